@@ -1,0 +1,68 @@
+# Every target builds .venv/ first when it is missing or older than pyproject.toml, so each one
+# works as the first command on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ploutos-installed
+
+export PLOUTOS_DATA ?= $(CURDIR)/data/sample_ohlcv.csv
+export PLOUTOS_STORAGE ?= $(CURDIR)/storage
+export DAGSTER_HOME ?= $(CURDIR)/storage/dagster_home
+export NUMBA_CACHE_DIR ?= $(CURDIR)/storage/numba_cache
+export MPLBACKEND ?= Agg
+
+# The first interpreter >= 3.12 among: $(PYTHON), python3.12, python3.13, python3, then pyenv's (3.12 is the version tested).
+FIND_PYTHON := for c in $(PYTHON) python3.12 python3.13 python3 \
+	$$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V); do \
+	  p=$$(command -v $$c 2>/dev/null) || continue; \
+	  PYENV_VERSION= $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
+	done
+
+.PHONY: help venv demo test ui lint features-doc sample-data bench clean-storage
+
+help:
+	@echo "make demo   materialize the whole pipeline on the bundled sample data"
+	@echo "make test   run the test suite"
+	@echo "make ui     start the Dagster web UI on http://127.0.0.1:3000"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@py=$$($(FIND_PYTHON)); \
+	if [ -z "$$py" ]; then echo "error: Ploutos needs Python >= 3.12; install one (e.g. 'pyenv install 3.12') or pass PYTHON=/path/to/python3.12" >&2; exit 1; fi; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	  echo "creating $(VENV) with $$py"; rm -rf $(VENV); $$py -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: storage/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp storage/dagster.yaml $@
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m ploutos_pipeline.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ploutos_core ploutos_pipeline tests benchmarks
+
+features-doc: $(STAMP)
+	$(PY) -m ploutos_core.features.docs --write docs/FEATURES.md
+
+sample-data: $(STAMP)
+	$(PY) -m ploutos_core.sample_data --output data/sample_ohlcv.csv
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_env.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_backtest.py

@@ -1,0 +1,197 @@
+"""Typed configuration: YAML files parsed once into validated pydantic models.
+
+Unknown keys are errors. Command-line options and Dagster run config override the same models, so
+``config/*.yaml`` is the one source of defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ploutos_core.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(StrictModel):
+    """How a user's CSV is read (``config/data.yaml``)."""
+
+    adjust_prices: bool = Field(
+        True, description="Scale OHLC by adj_close/close (and volume inversely) when present."
+    )
+
+
+class CostConfig(StrictModel):
+    """Execution costs, in basis points of traded notional, charged on every fill."""
+
+    commission_bps: float = Field(5.0, ge=0)
+    spread_bps: float = Field(5.0, ge=0, description="Full bid-ask spread; half is paid per fill.")
+    slippage_bps: float = Field(5.0, ge=0)
+
+    @property
+    def rate(self) -> float:
+        """Cost per unit of traded notional."""
+        return (self.commission_bps + 0.5 * self.spread_bps + self.slippage_bps) / 1e4
+
+
+class RewardConfig(StrictModel):
+    """Differential Sharpe Ratio reward and its optional penalties."""
+
+    eta: float = Field(0.01, gt=0, lt=1, description="Adaptation rate of the DSR moment estimates.")
+    prior_volatility: float = Field(
+        0.01, gt=0, description="Per-bar volatility the DSR variance estimate starts from."
+    )
+    drawdown_penalty: float = Field(0.0, ge=0)
+    turnover_penalty: float = Field(0.0, ge=0)
+    clip: float = Field(10.0, gt=0, description="Rewards are clipped to [-clip, clip].")
+
+
+class EnvConfig(StrictModel):
+    """The trading environment."""
+
+    episode_length: int = Field(252, ge=2)
+    initial_cash: float = Field(100_000.0, gt=0)
+    buy_fraction: float = Field(0.2, gt=0, le=1)
+    max_position_weight: float = Field(0.25, gt=0, le=1)
+    min_equity_fraction: float = Field(0.5, ge=0, lt=1)
+    costs: CostConfig = CostConfig()
+    reward: RewardConfig = RewardConfig()
+
+
+class SplitConfig(StrictModel):
+    """Train/test split by date: training, an embargo gap, then the test period."""
+
+    train_end: str | None = Field(
+        None, description="Last training date (YYYY-MM-DD); null: use test_fraction."
+    )
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    embargo_days: int = Field(10, ge=0, description="Bars skipped between training and test.")
+
+    @field_validator("train_end")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(f"train_end must be YYYY-MM-DD, got {value!r}") from exc
+        return value
+
+
+class TrainingConfig(StrictModel):
+    """PPO training (``config/training.yaml``); keys and defaults follow the training guide."""
+
+    seed: int = 42
+    total_timesteps: int = Field(50_000_000, gt=0)
+    device: str = "auto"
+    n_envs: int = Field(32, ge=1)
+    n_steps: int = Field(128, ge=1)
+    batch_size: int = Field(2048, ge=2)
+    n_epochs: int = Field(10, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    lr_schedule: str = Field("linear", description="'linear' (decay to 0) or 'constant'.")
+    gamma: float = Field(0.99, gt=0, le=1)
+    gae_lambda: float = Field(0.95, gt=0, le=1)
+    clip_range: float = Field(0.2, gt=0)
+    ent_coef: float = Field(0.01, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    net_arch: list[int] = Field(default_factory=lambda: [256, 256])
+    clip_obs: float = Field(10.0, gt=0)
+    checkpoint_freq: int = Field(500_000, ge=1, description="In total timesteps.")
+    nan_tolerance: int = Field(5, ge=1, description="NaN/inf detections before training stops.")
+    split: SplitConfig = SplitConfig()
+    env: EnvConfig = EnvConfig()
+
+    @field_validator("lr_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value not in ("linear", "constant"):
+            raise ValueError(f"lr_schedule must be 'linear' or 'constant', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _batch_fits_rollout(self) -> TrainingConfig:
+        rollout = self.n_envs * self.n_steps
+        if self.batch_size > rollout:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps "
+                f"({self.n_envs} * {self.n_steps} = {rollout}); lower batch_size or raise n_steps"
+            )
+        return self
+
+
+class BacktestConfig(StrictModel):
+    """Out-of-sample evaluation (``config/backtest.yaml``)."""
+
+    top_k: int = Field(5, ge=0, description="Trade plots for the top_k most-traded tickers.")
+    deterministic: bool = True
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (remove it or check its spelling)")
+        else:
+            lines.append(f"  {key}: {err['msg']}")
+    return f"invalid configuration in {source}:\n" + "\n".join(lines)
+
+
+def parse_config(model: type[M], values: dict[str, Any], source: str) -> M:
+    """Validate ``values`` into ``model``, turning pydantic's error into a :class:`ConfigError`."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or a non-mapping is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return values
+
+
+def load_config(model: type[M], path: str | Path, overrides: dict[str, Any] | None = None) -> M:
+    """Load ``path`` into ``model``, applying ``overrides`` (nested dicts merge key by key)."""
+    values = merge(read_yaml(path), overrides or {})
+    return parse_config(model, values, str(path))
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overrides`` into a copy of ``base``."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def default_config_path(name: str) -> Path:
+    """Path of ``config/<name>.yaml`` in the project checkout."""
+    return CONFIG_DIR / f"{name}.yaml"

@@ -1,0 +1,122 @@
+"""Atomic writes: every artifact is written to a temporary name beside its target, then renamed.
+
+A reader therefore sees either the previous complete file or the new complete file, never a
+partial one, even when the writer is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ploutos_core.errors import StorageError
+
+TMP_PREFIX = ".tmp-"
+
+
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        reason = "the disk is full; free space or point PLOUTOS_STORAGE at a larger volume"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason = "the directory is not writable; fix its permissions or set PLOUTOS_STORAGE"
+    else:
+        reason = exc.strerror or str(exc)
+    return StorageError(f"cannot write {path}: {reason}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    On any failure (including KeyboardInterrupt) the temporary file is removed and ``path`` keeps
+    its previous content.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _storage_error(target, exc) from exc
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _storage_error(target, exc) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success rename it to ``path``.
+
+    ``path`` must not exist yet: model and backtest directories are never overwritten.
+    """
+    target = Path(path)
+    if target.exists():
+        raise StorageError(f"{target} already exists; refusing to overwrite an earlier artifact")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
+    except OSError as exc:
+        raise _storage_error(target, exc) from exc
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        _remove_tree(tmp)
+        raise
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    return write_bytes_atomic(path, text.encode())
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """Serialize ``frame`` to Parquet deterministically (same frame, same bytes)."""
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", write_statistics=True)
+    return sink.getvalue().to_pybytes()
+
+
+def write_parquet_atomic(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
+    """Write ``frame`` to ``path`` as Parquet, atomically."""
+    return write_bytes_atomic(path, parquet_bytes(frame))
+
+
+def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a Parquet file written by :func:`write_parquet_atomic`."""
+    try:
+        return pq.read_table(path).to_pandas()
+    except FileNotFoundError as exc:
+        raise StorageError(f"{path} does not exist; materialize the asset that writes it") from exc

@@ -1,0 +1,1 @@
+"""Ploutos' Dagster layer: assets, resources, IO managers, checks, jobs, schedules and sensors."""

@@ -1,0 +1,70 @@
+"""Stage 3: PPO training as one op in the ``gpu`` pool (one training at a time per instance)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from ploutos_core.config import TrainingConfig
+from ploutos_core.env import load_market
+from ploutos_core.training import train
+from ploutos_pipeline.assets.features import features
+from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.run_config import config_class_from_yaml, to_core
+
+TrainedModelConfig = config_class_from_yaml(TrainingConfig, "training", "TrainedModelConfig")
+
+
+def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> list[str]:
+    """The tickers of the current raw_ohlcv, all of whose feature partitions must exist."""
+    tickers = sorted(storage.read_fingerprints())
+    if not tickers:
+        raise dg.Failure("raw_ohlcv has not been materialized; run `make demo` or materialize it")
+    done = context.instance.get_materialized_partitions(features.key)
+    missing = [t for t in tickers if t not in done or not storage.feature_path(t).exists()]
+    if missing:
+        raise dg.Failure(
+            f"{len(missing)} features partitions are missing: {missing[:20]}. Materialize them "
+            "first, e.g. `dagster asset materialize -m ploutos_pipeline.definitions --select "
+            f"features --partition-range {missing[0]}...{missing[-1]}` or backfill from the UI."
+        )
+    return tickers
+
+
+@dg.asset(
+    deps=[features],
+    pool="gpu",
+    group_name="model",
+    kinds={"pytorch"},
+    description=(
+        "A PPO (Stable-Baselines3) agent with its VecNormalize statistics, trained on the "
+        "training period of every ticker. A new model directory per run."
+    ),
+)
+def trained_model(
+    context: dg.AssetExecutionContext, config: TrainedModelConfig, storage: PloutosStorage
+) -> dg.Output[str]:
+    training_config = to_core(config, TrainingConfig, "trained_model run config")
+    tickers = _universe(context, storage)
+    market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    model_dir = storage.models_dir / f"{stamp}-{context.run_id[:8]}"
+    result = train(training_config, market, model_dir, logger=context.log)
+    return dg.Output(
+        str(model_dir),
+        metadata={
+            "model_dir": dg.MetadataValue.path(str(model_dir)),
+            "timesteps": result.timesteps,
+            "wall_time_s": round(result.wall_time_s, 1),
+            "steps_per_second": round(result.steps_per_second, 1),
+            "ep_rew_mean": dg.MetadataValue.float(float(result.ep_rew_mean)),
+            "device": result.device,
+            "tickers": len(tickers),
+            "train_period": f"{result.split.train_start} .. {result.split.train_end}",
+            "test_period": f"{result.split.test_start} .. {result.split.test_end}",
+            "tensorboard": dg.MetadataValue.md(
+                f"`tensorboard --logdir {model_dir / 'tensorboard'}`"
+            ),
+        },
+    )

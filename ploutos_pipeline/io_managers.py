@@ -1,0 +1,66 @@
+"""The Parquet IO manager for the per-ticker ``features`` partitions.
+
+Built on Dagster's ``UPathIOManager``: one file per partition, ``<base>/features/<TICKER>.parquet``,
+where the base path is any fsspec URL (a local directory by default). A single-run backfill hands
+it one dict of frames covering several partitions; each frame goes to its own file. Local files are
+written to a temporary name and renamed; object stores write whole objects, which is atomic too.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+from dagster._core.storage.upath_io_manager import escape_dotdot_segments
+from pydantic import Field
+from upath import UPath
+
+from ploutos_core.storage import parquet_bytes, write_bytes_atomic
+from ploutos_pipeline.resources import PloutosStorage
+
+
+class ParquetPartitionIOManager(dg.UPathIOManager):
+    """Reads and writes one Parquet file per partition."""
+
+    extension = ".parquet"
+
+    def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
+        return base_path / escape_dotdot_segments(partition.lstrip("/"))
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        data = parquet_bytes(obj)
+        if path.protocol in ("", "file", "local"):
+            write_bytes_atomic(path.path, data)
+        else:
+            path.write_bytes(data)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        return pq.read_table(io.BytesIO(path.read_bytes())).to_pandas()
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Write a dict of ``{partition_key: frame}`` (a single-run backfill) file by file."""
+        if not (context.has_asset_partitions and isinstance(obj, dict)):
+            super().handle_output(context, obj)
+            return
+        paths = self._get_paths_for_partitions(context)
+        missing = sorted(set(paths) - set(obj))
+        if missing:
+            raise dg.Failure(f"no output was computed for partitions {missing[:10]}")
+        for key, path in paths.items():
+            self.make_directory(path.parent)
+            self.dump_to_path(context, obj[key], path)
+
+
+class FeaturesIOManager(dg.ConfigurableIOManagerFactory):
+    """``ParquetPartitionIOManager`` rooted at the storage resource (or at ``base_path``)."""
+
+    storage: PloutosStorage
+    base_path: str | None = Field(
+        None, description="fsspec URL of the root; defaults to the storage resource's root."
+    )
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> ParquetPartitionIOManager:
+        return ParquetPartitionIOManager(base_path=UPath(self.base_path or self.storage.root))

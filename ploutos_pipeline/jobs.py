@@ -1,0 +1,21 @@
+"""Jobs: the retrain (model, then its backtest) and the refresh of the data stages."""
+
+import dagster as dg
+
+retrain_job = dg.define_asset_job(
+    name="retrain",
+    selection=dg.AssetSelection.assets("trained_model", "backtest"),
+    description="Train a new model on the current features, then backtest it.",
+)
+
+raw_ohlcv_job = dg.define_asset_job(
+    name="refresh_raw_ohlcv",
+    selection=dg.AssetSelection.assets("raw_ohlcv"),
+    description="Validate the input CSV into raw_ohlcv and register new tickers.",
+)
+
+features_job = dg.define_asset_job(
+    name="refresh_features",
+    selection=dg.AssetSelection.assets("features"),
+    description="Recompute the features partitions a run names (one run for many tickers).",
+)

@@ -1,0 +1,76 @@
+"""Resources: where the input CSV is and where artifacts go. Assets never spell paths themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from ploutos_core import paths
+from ploutos_core.errors import StorageError
+
+
+class OhlcvSource(dg.ConfigurableResource):
+    """The user's OHLCV CSV (long or yfinance wide layout, optionally gzipped)."""
+
+    path: str = Field(description="Path of the input CSV ($PLOUTOS_DATA).")
+
+
+class PloutosStorage(dg.ConfigurableResource):
+    """The artifact root ($PLOUTOS_STORAGE) and the layout beneath it."""
+
+    root: str = Field(description="Artifact root: a local directory or an fsspec URL.")
+
+    @property
+    def base(self) -> Path:
+        return Path(self.root)
+
+    @property
+    def raw_ohlcv_path(self) -> Path:
+        return self.base / "raw_ohlcv" / "raw_ohlcv.parquet"
+
+    @property
+    def fingerprints_path(self) -> Path:
+        return self.base / "raw_ohlcv" / "fingerprints.json"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.base / "features"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.base / "models"
+
+    @property
+    def backtests_dir(self) -> Path:
+        return self.base / "backtests"
+
+    def read_fingerprints(self) -> dict[str, str]:
+        """Per-ticker content hashes of the current raw_ohlcv (empty before its first run)."""
+        path = self.fingerprints_path
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def feature_path(self, ticker: str) -> Path:
+        return self.features_dir / f"{ticker}.parquet"
+
+    def read_ohlcv_rows(self, tickers: list[str]) -> pd.DataFrame:
+        """Read only ``tickers``' rows of the raw_ohlcv table (a Parquet predicate pushdown)."""
+        path = self.raw_ohlcv_path
+        if not path.exists():
+            raise StorageError(f"{path} does not exist; materialize raw_ohlcv first")
+        table = pq.read_table(path, filters=[("ticker", "in", list(tickers))])
+        frame = table.to_pandas()
+        frame["ticker"] = frame["ticker"].astype("string")
+        return frame.reset_index(drop=True)
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources configured from the environment (PLOUTOS_DATA, PLOUTOS_STORAGE)."""
+    return {
+        "ohlcv_source": OhlcvSource(path=paths.data_path()),
+        "storage": PloutosStorage(root=paths.storage_root()),
+    }
