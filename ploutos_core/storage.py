@@ -24,6 +24,16 @@ from ploutos_core.errors import StorageError
 TMP_PREFIX = ".tmp-"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; artifacts get the permissions a plain open() would give them.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 def _storage_error(path: Path, exc: OSError) -> StorageError:
     if exc.errno == errno.ENOSPC:
         reason = "the disk is full; free space or point PLOUTOS_STORAGE at a larger volume"
@@ -45,6 +55,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent)
+        os.fchmod(fd, _FILE_MODE)
         os.close(fd)
     except OSError as exc:
         raise _storage_error(target, exc) from exc

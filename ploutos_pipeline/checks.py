@@ -4,8 +4,6 @@ The checks on ``raw_ohlcv`` and ``features`` are blocking: when one fails, downs
 same run do not start.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 
 import dagster as dg

@@ -37,9 +37,7 @@ def main() -> int:
         print("DAGSTER_HOME is not set; run `make demo`, which sets it to storage/dagster_home")
         return 2
     instance = dg.DagsterInstance.get()
-    sources = [a for a in defs.assets if isinstance(a, dg.SourceAsset)]
-    dg.observe(sources, instance=instance, resources=defs.resources)
-    print("observed raw_ohlcv_csv")
+    _run("observe_raw_ohlcv_csv", instance)
 
     raw = _metadata(_run("refresh_raw_ohlcv", instance), "raw_ohlcv")
     tickers = instance.get_dynamic_partitions(ticker_partitions.name)

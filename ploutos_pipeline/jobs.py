@@ -19,3 +19,9 @@ features_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("features"),
     description="Recompute the features partitions a run names (one run for many tickers).",
 )
+
+observe_csv_job = dg.define_asset_job(
+    name="observe_raw_ohlcv_csv",
+    selection=dg.AssetSelection.assets("raw_ohlcv_csv"),
+    description="Hash the input CSV, so that raw_ohlcv turns stale exactly when its content changes.",
+)

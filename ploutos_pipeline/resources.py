@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from ploutos_core import paths
 from ploutos_core.errors import StorageError
 
 
@@ -67,10 +66,3 @@ class PloutosStorage(dg.ConfigurableResource):
         frame["ticker"] = frame["ticker"].astype("string")
         return frame.reset_index(drop=True)
 
-
-def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """Resources configured from the environment (PLOUTOS_DATA, PLOUTOS_STORAGE)."""
-    return {
-        "ohlcv_source": OhlcvSource(path=paths.data_path()),
-        "storage": PloutosStorage(root=paths.storage_root()),
-    }

@@ -1,6 +1,5 @@
 """Stage 4: out-of-sample backtest of the latest model, against an equal-weight benchmark."""
 
-from __future__ import annotations
 
 import base64
 import datetime as dt
@@ -17,6 +16,10 @@ from ploutos_pipeline.assets.model import trained_model
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 
+# Runs when trained_model has a new materialization (from the UI or the CLI), not when features
+# change: new data marks the model stale, it does not re-evaluate an old model.
+AFTER_EACH_NEW_MODEL = dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets("features"))
+
 BacktestRunConfig = config_class_from_yaml(BacktestConfig, "backtest", "BacktestRunConfig")
 
 
@@ -24,7 +27,7 @@ BacktestRunConfig = config_class_from_yaml(BacktestConfig, "backtest", "Backtest
     deps=[features],
     group_name="backtest",
     kinds={"matplotlib", "parquet"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=AFTER_EACH_NEW_MODEL,
     description=(
         "The latest model run over its test period (after the embargo) as one portfolio, with "
         "metrics and plots, side by side with an equal-weight buy-and-hold benchmark."

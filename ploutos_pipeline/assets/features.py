@@ -1,7 +1,5 @@
 """Stage 2: 85 indicators per ticker, one Parquet partition per ticker."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 

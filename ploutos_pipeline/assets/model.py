@@ -1,6 +1,5 @@
 """Stage 3: PPO training as one op in the ``gpu`` pool (one training at a time per instance)."""
 
-from __future__ import annotations
 
 import datetime as dt
 

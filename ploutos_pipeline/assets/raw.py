@@ -1,13 +1,12 @@
 """Stage 1: the user's CSV, observed by content hash, and the validated ``raw_ohlcv`` table."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ploutos_core.config import DataConfig
 from ploutos_core.data import content_hash, read_ohlcv
 from ploutos_core.lineage import diff_fingerprints, frame_fingerprint, ticker_fingerprints
 from ploutos_core.storage import write_json_atomic, write_parquet_atomic
+from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions
 from ploutos_pipeline.resources import OhlcvSource, PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
@@ -20,7 +19,8 @@ RawOhlcvConfig = config_class_from_yaml(DataConfig, "data", "RawOhlcvConfig")
     description="The input OHLCV CSV ($PLOUTOS_DATA). Its data version is a hash of its bytes.",
 )
 def raw_ohlcv_csv(ohlcv_source: OhlcvSource) -> dg.ObserveResult:
-    digest = content_hash(ohlcv_source.path)
+    with reported_as_failure():
+        digest = content_hash(ohlcv_source.path)
     return dg.ObserveResult(
         data_version=dg.DataVersion(digest),
         metadata={"path": dg.MetadataValue.path(ohlcv_source.path), "sha256": digest},
@@ -39,8 +39,9 @@ def raw_ohlcv(
     ohlcv_source: OhlcvSource,
     storage: PloutosStorage,
 ) -> dg.MaterializeResult:
-    data_config = to_core(config, DataConfig, "raw_ohlcv run config")
-    loaded = read_ohlcv(ohlcv_source.path, adjust=data_config.adjust_prices)
+    with reported_as_failure():
+        data_config = to_core(config, DataConfig, "raw_ohlcv run config")
+        loaded = read_ohlcv(ohlcv_source.path, adjust=data_config.adjust_prices)
     frame = loaded.frame
     fingerprints = ticker_fingerprints(frame)
     previous = storage.read_fingerprints()

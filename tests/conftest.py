@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: tiny synthetic markets built in code and a CSV writer."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ploutos_core.sample_data import make_market
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Set before any test module imports pandas-ta (numba) or matplotlib.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / "storage" / "numba_cache"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+WriteCsv = Callable[..., Path]
+
+
+@pytest.fixture
+def tiny_market() -> pd.DataFrame:
+    """5 tickers x 400 business days: one lists late, one delists, one misses a few days."""
+    return make_market(5, 400, seed=7)
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> WriteCsv:
+    """``write_csv(content, name="prices.csv") -> Path`` in the test's temporary directory.
+
+    ``content`` is CSV text (dedented), raw bytes, or a long OHLCV frame. A name ending in
+    ``.gz`` is gzip-compressed.
+    """
+
+    def write(content: str | bytes | pd.DataFrame, name: str = "prices.csv") -> Path:
+        if isinstance(content, pd.DataFrame):
+            data = content.to_csv(index=False, date_format="%Y-%m-%d").encode()
+        elif isinstance(content, str):
+            data = textwrap.dedent(content).lstrip("\n").encode()
+        else:
+            data = content
+        if name.endswith(".gz"):
+            data = gzip.compress(data, mtime=0)
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    return write
