@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -137,9 +137,6 @@ class BacktestConfig(StrictModel):
     deterministic: bool = True
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
@@ -151,7 +148,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     return f"invalid configuration in {source}:\n" + "\n".join(lines)
 
 
-def parse_config(model: type[M], values: dict[str, Any], source: str) -> M:
+def parse_config[M: BaseModel](model: type[M], values: dict[str, Any], source: str) -> M:
     """Validate ``values`` into ``model``, turning pydantic's error into a :class:`ConfigError`."""
     try:
         return model.model_validate(values)
@@ -175,7 +172,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def load_config(model: type[M], path: str | Path, overrides: dict[str, Any] | None = None) -> M:
+def load_config[M: BaseModel](
+    model: type[M], path: str | Path, overrides: dict[str, Any] | None = None
+) -> M:
     """Load ``path`` into ``model``, applying ``overrides`` (nested dicts merge key by key)."""
     values = merge(read_yaml(path), overrides or {})
     return parse_config(model, values, str(path))

@@ -6,11 +6,12 @@ Dagster asset checks report them; the tests use them too.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from ploutos_core.data import TICKER_PATTERN
 
 OHLCV_DTYPES = {
     "date": "datetime64[ns]",
@@ -21,7 +22,6 @@ OHLCV_DTYPES = {
     "close": "float64",
     "volume": "float64",
 }
-SAFE_TICKER = re.compile(r"^[A-Za-z0-9.\-^=_]{1,15}$")
 _MAX_LISTED = 5
 
 
@@ -72,7 +72,7 @@ def ohlcv_price_violations(frame: pd.DataFrame) -> list[str]:
 
 def ticker_violations(tickers: Sequence[str]) -> list[str]:
     """Every ticker is a safe partition key and file name."""
-    unsafe = [t for t in tickers if not SAFE_TICKER.match(t) or ".." in t]
+    unsafe = [t for t in tickers if not TICKER_PATTERN.match(t)]
     return [f"unsafe ticker symbols: {unsafe[:_MAX_LISTED]}"] if unsafe else []
 
 

@@ -1,7 +1,7 @@
 """Where the pipeline's inputs and artifacts live, from the environment.
 
-``PLOUTOS_DATA`` is the input CSV (default: the bundled sample), ``PLOUTOS_STORAGE`` the artifact root
-(default: ``storage/`` in the checkout). Layout under the root::
+``PLOUTOS_DATA`` is the input CSV (default: the bundled sample), ``PLOUTOS_STORAGE`` the
+artifact root (default: ``storage/`` in the checkout). Layout under the root::
 
     raw_ohlcv/raw_ohlcv.parquet      validated long OHLCV table
     raw_ohlcv/fingerprints.json      one content hash per ticker (what changed between two CSVs)

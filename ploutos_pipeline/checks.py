@@ -64,5 +64,6 @@ def features_valid(
     problems = []
     for ticker in context.partition_keys:
         frame = read_parquet(storage.feature_path(ticker))
-        problems += [f"{ticker}: {p}" for p in invariants.feature_frame_violations(frame, FEATURE_NAMES)]
+        found = invariants.feature_frame_violations(frame, FEATURE_NAMES)
+        problems += [f"{ticker}: {problem}" for problem in found]
     return _result("features_valid", features.key, problems)

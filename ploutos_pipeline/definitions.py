@@ -16,7 +16,9 @@ from ploutos_pipeline.resources import OhlcvSource, PloutosStorage
 from ploutos_pipeline.schedules import weekly_retrain
 
 
-def build_definitions(data_path: str | None = None, storage_root: str | None = None) -> dg.Definitions:
+def build_definitions(
+    data_path: str | None = None, storage_root: str | None = None
+) -> dg.Definitions:
     """The code location; paths default to $PLOUTOS_DATA and $PLOUTOS_STORAGE."""
     storage = PloutosStorage(root=storage_root or paths.storage_root())
     return dg.Definitions(

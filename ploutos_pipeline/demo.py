@@ -58,7 +58,8 @@ def main() -> int:
 
     print("\n== what the demo made ==")
     print(f"instance (runs, events):  {instance.root_directory}")
-    print(f"raw_ohlcv:                {raw['path']}  ({raw['rows']} rows, {raw['tickers']} tickers)")
+    print(f"raw_ohlcv:                {raw['path']}")
+    print(f"                          {raw['rows']} rows, {raw['tickers']} tickers")
     print(f"features:                 {len(tickers)} partitions under "
           f"{defs.resources['storage'].features_dir}")
     print(f"trained_model:            {model['model_dir']}  ({model['timesteps']} timesteps, "

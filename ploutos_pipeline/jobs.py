@@ -23,5 +23,5 @@ features_job = dg.define_asset_job(
 observe_csv_job = dg.define_asset_job(
     name="observe_raw_ohlcv_csv",
     selection=dg.AssetSelection.assets("raw_ohlcv_csv"),
-    description="Hash the input CSV, so that raw_ohlcv turns stale exactly when its content changes.",
+    description="Hash the input CSV: raw_ohlcv turns stale exactly when its content changes.",
 )

@@ -1,4 +1,4 @@
-"""``dg.Config`` classes generated from the core's pydantic models, with defaults from config/*.yaml.
+"""``dg.Config`` classes generated from the core's pydantic models, defaults from config/*.yaml.
 
 The core models (``ploutos_core.config``) are the one definition of every setting; this module
 mirrors them for the Dagster launchpad so that field names match the YAML keys and the defaults
@@ -8,22 +8,22 @@ the core model, which validates them (unknown keys and bad values are errors).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, Field, create_model
 
 from ploutos_core.config import default_config_path, parse_config, read_yaml
 
-M = TypeVar("M", bound=BaseModel)
-
 
 def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def config_class(model: type[BaseModel], defaults: dict[str, Any], name: str) -> type[dg.Config]:
-    """A ``dg.Config`` with ``model``'s fields, descriptions and types, defaulting to ``defaults``."""
+def config_class(
+    model: type[BaseModel], defaults: dict[str, Any], name: str
+) -> type[dg.Config]:
+    """A ``dg.Config`` with ``model``'s fields, descriptions and types; ``defaults`` first."""
     fields: dict[str, Any] = {}
     for key, info in model.model_fields.items():
         annotation = info.annotation
@@ -31,10 +31,7 @@ def config_class(model: type[BaseModel], defaults: dict[str, Any], name: str) ->
             nested = config_class(annotation, defaults.get(key, {}), f"{name}_{key}")
             fields[key] = (nested, Field(default_factory=nested, description=info.description))
             continue
-        if key in defaults:
-            default = defaults[key]
-        else:
-            default = info.get_default(call_default_factory=True)
+        default = defaults.get(key, info.get_default(call_default_factory=True))
         fields[key] = (annotation, Field(default=default, description=info.description))
     return create_model(name, __base__=dg.Config, **fields)
 
@@ -46,6 +43,6 @@ def config_class_from_yaml(model: type[BaseModel], yaml_name: str, name: str) ->
     return config_class(model, defaults, name)
 
 
-def to_core(config: dg.Config, model: type[M], source: str) -> M:
+def to_core[M: BaseModel](config: dg.Config, model: type[M], source: str) -> M:
     """Validate launchpad values into the core model."""
     return parse_config(model, config.model_dump(), source)

@@ -12,7 +12,6 @@ from ploutos_core.backtest import run_backtest
 from ploutos_core.config import BacktestConfig
 from ploutos_core.env import load_market
 from ploutos_pipeline.assets.features import features
-from ploutos_pipeline.assets.model import trained_model
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 

@@ -76,7 +76,7 @@ def test_bad_csv_fails_with_the_data_error_and_keeps_the_previous_table(
     pipeline: Pipeline,
 ) -> None:
     meta = _raw_metadata(pipeline.run("refresh_raw_ohlcv"))
-    before = open(meta["path"], "rb").read()
+    before = Path(meta["path"]).read_bytes()
     frame = pd.read_csv(pipeline.csv)
     frame.loc[5, "high"] = frame.loc[5, "low"] / 2
     frame.to_csv(pipeline.csv, index=False)
@@ -87,7 +87,7 @@ def test_bad_csv_fails_with_the_data_error_and_keeps_the_previous_table(
     assert message.startswith("DataError: ")
     assert pipeline.csv.name in message
     assert "high below low" in message
-    assert open(meta["path"], "rb").read() == before
+    assert Path(meta["path"]).read_bytes() == before
 
 
 def test_definitions_validate() -> None:
