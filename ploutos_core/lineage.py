@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -45,3 +46,25 @@ def diff_fingerprints(old: dict[str, str], new: dict[str, str]) -> TickerChanges
         changed=tuple(sorted(t for t in set(new) & set(old) if new[t] != old[t])),
         removed=tuple(sorted(set(old) - set(new))),
     )
+
+
+def contiguous_ranges(ordered: Sequence[str], subset: Collection[str]) -> list[tuple[str, str]]:
+    """Split ``subset`` into (first, last) runs of consecutive keys in ``ordered``.
+
+    A Dagster partition-range run covers consecutive partition keys, so the fewest runs that
+    recompute exactly ``subset`` are its maximal consecutive stretches.
+    """
+    wanted = set(subset)
+    ranges: list[tuple[str, str]] = []
+    start: str | None = None
+    previous: str | None = None
+    for key in ordered:
+        if key in wanted and start is None:
+            start = key
+        elif key not in wanted and start is not None:
+            ranges.append((start, previous))
+            start = None
+        previous = key
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
