@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+import json
 
 import dagster as dg
 
@@ -9,6 +10,7 @@ from ploutos_core.config import TrainingConfig
 from ploutos_core.env import load_market
 from ploutos_core.training import train
 from ploutos_pipeline.assets.features import features
+from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 
@@ -44,12 +46,14 @@ def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> lis
 def trained_model(
     context: dg.AssetExecutionContext, config: TrainedModelConfig, storage: PloutosStorage
 ) -> dg.Output[str]:
-    training_config = to_core(config, TrainingConfig, "trained_model run config")
     tickers = _universe(context, storage)
-    market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    model_dir = storage.models_dir / f"{stamp}-{context.run_id[:8]}"
-    result = train(training_config, market, model_dir, logger=context.log)
+    model_dir = storage.models_dir / f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run_id[:8]}"
+    with reported_as_failure():
+        training_config = to_core(config, TrainingConfig, "trained_model run config")
+        market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
+        result = train(training_config, market, model_dir, logger=context.log)
+    manifest = json.loads(result.manifest_path.read_text())
+    train_period, test_period = manifest["train_period"], manifest["test_period"]
     return dg.Output(
         str(model_dir),
         metadata={
@@ -57,13 +61,15 @@ def trained_model(
             "timesteps": result.timesteps,
             "wall_time_s": round(result.wall_time_s, 1),
             "steps_per_second": round(result.steps_per_second, 1),
-            "ep_rew_mean": dg.MetadataValue.float(float(result.ep_rew_mean)),
+            "ep_rew_mean": dg.MetadataValue.float(
+                float("nan") if result.ep_rew_mean is None else result.ep_rew_mean
+            ),
             "device": result.device,
             "tickers": len(tickers),
-            "train_period": f"{result.split.train_start} .. {result.split.train_end}",
-            "test_period": f"{result.split.test_start} .. {result.split.test_end}",
+            "train_period": f"{train_period['start']} .. {train_period['end']}",
+            "test_period": f"{test_period['start']} .. {test_period['end']}",
             "tensorboard": dg.MetadataValue.md(
-                f"`tensorboard --logdir {model_dir / 'tensorboard'}`"
+                f"`tensorboard --logdir {result.tensorboard_dir}`"
             ),
         },
     )

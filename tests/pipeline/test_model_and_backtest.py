@@ -1,0 +1,97 @@
+"""trained_model and backtest through Dagster: in process, and by `dagster asset materialize`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.pipeline.conftest import TINY_TRAINING, Pipeline, write_market
+
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+RETRAIN_CONFIG = {"ops": {"trained_model": {"config": TINY_TRAINING}}}
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    event = result.asset_materializations_for_node(asset)[-1]
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+@pytest.fixture
+def featured(pipeline: Pipeline) -> Pipeline:
+    pipeline.run("refresh_raw_ohlcv")
+    pipeline.run_features(pipeline.tickers())
+    return pipeline
+
+
+@pytest.mark.slow
+def test_retrain_job_trains_a_model_then_backtests_it(featured: Pipeline) -> None:
+    result = featured.run("retrain", run_config=RETRAIN_CONFIG)
+    assert result.success
+    model = _metadata(result, "trained_model")
+    model_dir = Path(model["model_dir"])
+    for name in ("final_model.zip", "vecnormalize.pkl", "manifest.json"):
+        assert (model_dir / name).is_file()
+    assert model["timesteps"] >= TINY_TRAINING["total_timesteps"]
+    assert model["device"] == "cpu"
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["tickers"] == featured.tickers()
+
+    backtest = _metadata(result, "backtest")
+    assert backtest["test_period"].startswith(manifest["test_period"]["start"])
+    assert "data:image/png;base64," in backtest["equity_plot"]
+    assert {"strategy_sharpe", "buy_and_hold_sharpe", "strategy_max_drawdown"} <= set(backtest)
+    assert (Path(backtest["output_dir"]) / "backtest_equity.png").is_file()
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"accounting": True}
+
+    again = featured.run("retrain", run_config=RETRAIN_CONFIG)
+    assert _metadata(again, "trained_model")["model_dir"] != model["model_dir"]
+    assert (model_dir / "final_model.zip").is_file()
+
+
+def test_training_without_features_names_the_missing_partitions(pipeline: Pipeline) -> None:
+    pipeline.run("refresh_raw_ohlcv")
+    first, *_ = pipeline.tickers()
+    pipeline.run_features([first, first])
+    result = pipeline.run("retrain", run_config=RETRAIN_CONFIG, raise_on_error=False)
+    assert not result.success
+    message = result.failure_data_for_node("trained_model").user_failure_data.description
+    assert "features partitions are missing" in message
+    for ticker in pipeline.tickers()[1:]:
+        assert ticker in message
+
+
+@pytest.mark.slow
+def test_dagster_asset_materialize_command(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "PLOUTOS_DATA": str(write_market(tmp_path / "ohlcv.csv")),
+        "PLOUTOS_STORAGE": str(tmp_path / "storage"),
+    }
+
+    def materialize(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [DAGSTER, "asset", "materialize", "-m", "ploutos_pipeline.definitions", *args],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+
+    refused = materialize("--select", "raw_ohlcv,trained_model",
+                          "--config-json", json.dumps(RETRAIN_CONFIG))
+    assert refused.returncode != 0
+    assert "features partitions are missing" in refused.stdout + refused.stderr
+
+    tickers = sorted({line.split(",")[1] for line in
+                      Path(env["PLOUTOS_DATA"]).read_text().splitlines()[1:]})
+    done = materialize("--select", "features", "--partition-range", f"{tickers[0]}...{tickers[-1]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    trained = materialize("--select", "trained_model", "--config-json", json.dumps(RETRAIN_CONFIG))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert list((tmp_path / "storage" / "models").glob("*/final_model.zip"))
