@@ -14,7 +14,11 @@ from ploutos_pipeline.io_managers import FeaturesIOManager
 from ploutos_pipeline.jobs import features_job, observe_csv_job, raw_ohlcv_job, retrain_job
 from ploutos_pipeline.resources import OhlcvSource, PloutosStorage
 from ploutos_pipeline.schedules import weekly_retrain
-from ploutos_pipeline.sensors import csv_change_sensor, features_refresh_sensor
+from ploutos_pipeline.sensors import (
+    backtest_automation_sensor,
+    csv_change_sensor,
+    features_refresh_sensor,
+)
 
 
 def build_definitions(
@@ -27,7 +31,7 @@ def build_definitions(
         asset_checks=[raw_ohlcv_checks, features_valid],
         jobs=[observe_csv_job, raw_ohlcv_job, features_job, retrain_job],
         schedules=[weekly_retrain],
-        sensors=[csv_change_sensor, features_refresh_sensor],
+        sensors=[csv_change_sensor, features_refresh_sensor, backtest_automation_sensor],
         resources={
             "ohlcv_source": OhlcvSource(path=data_path or paths.data_path()),
             "storage": storage,

@@ -8,12 +8,13 @@ the core model, which validates them (unknown keys and bad values are errors).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, Field, create_model
 
-from ploutos_core.config import default_config_path, parse_config, read_yaml
+from ploutos_core.config import default_config_path, merge, parse_config, read_yaml
 
 
 def _is_model(annotation: Any) -> bool:
@@ -36,10 +37,21 @@ def config_class(
     return create_model(name, __base__=dg.Config, **fields)
 
 
-def config_class_from_yaml(model: type[BaseModel], yaml_name: str, name: str) -> type[dg.Config]:
-    """:func:`config_class` with defaults read from ``config/<yaml_name>.yaml``."""
-    defaults = read_yaml(default_config_path(yaml_name))
-    parse_config(model, defaults, str(default_config_path(yaml_name)))
+def config_class_from_yaml(
+    model: type[BaseModel], yaml_name: str, name: str, overlay_env: str | None = None
+) -> type[dg.Config]:
+    """:func:`config_class` with defaults read from ``config/<yaml_name>.yaml``.
+
+    When the environment variable ``overlay_env`` names a YAML file, its keys override the
+    defaults (e.g. ``PLOUTOS_TRAINING_CONFIG=config/demo_training.yaml make ui``).
+    """
+    source = str(default_config_path(yaml_name))
+    defaults = read_yaml(source)
+    overlay = os.environ.get(overlay_env) if overlay_env else None
+    if overlay:
+        defaults = merge(defaults, read_yaml(overlay))
+        source = f"{source} + {overlay}"
+    parse_config(model, defaults, source)
     return config_class(model, defaults, name)
 
 

@@ -73,3 +73,12 @@ def features_refresh_sensor(
             for first, last in ranges
         ]
     )
+
+
+backtest_automation_sensor = dg.AutomationConditionSensorDefinition(
+    name="backtest_after_each_model",
+    target=dg.AssetSelection.assets("backtest"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Backtest every new trained_model, whether the UI, the CLI or a schedule made it.",
+)

@@ -14,7 +14,9 @@ from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 
-TrainedModelConfig = config_class_from_yaml(TrainingConfig, "training", "TrainedModelConfig")
+TrainedModelConfig = config_class_from_yaml(
+    TrainingConfig, "training", "TrainedModelConfig", overlay_env="PLOUTOS_TRAINING_CONFIG"
+)
 
 
 def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> list[str]:
