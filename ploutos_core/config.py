@@ -108,6 +108,9 @@ class TrainingConfig(StrictModel):
     net_arch: list[int] = Field(default_factory=lambda: [256, 256])
     clip_obs: float = Field(10.0, gt=0)
     checkpoint_freq: int = Field(500_000, ge=1, description="In total timesteps.")
+    keep_checkpoints: int = Field(
+        0, ge=0, description="Newest checkpoints kept in the model directory; 0 keeps all."
+    )
     nan_tolerance: int = Field(5, ge=1, description="NaN/inf detections before training stops.")
     split: SplitConfig = SplitConfig()
     env: EnvConfig = EnvConfig()
