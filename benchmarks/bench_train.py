@@ -200,7 +200,7 @@ def time_rollouts(
     from ploutos_core.callbacks import rollout_thread_count
     from ploutos_core.training import (
         Float32VecNormalize,
-        _distribution_checks_off,
+        distribution_checks_off,
         use_batched_distribution,
     )
 
@@ -221,7 +221,7 @@ def time_rollouts(
         torch.set_num_threads(rollout_thread_count(model.policy))
     _, callback = model._setup_learn(config.n_envs * n_steps * (rollouts + 1))
     callback.on_training_start(locals(), globals())
-    with _distribution_checks_off() if ours else contextlib.nullcontext():
+    with distribution_checks_off() if ours else contextlib.nullcontext():
         if warm_up:
             model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
         times = []

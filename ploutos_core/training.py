@@ -66,6 +66,7 @@ __all__ = [
     "build_env",
     "build_model",
     "check_memory",
+    "distribution_checks_off",
     "estimate_memory",
     "learning_rate_schedule",
     "library_versions",
@@ -551,7 +552,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _distribution_checks_off() -> Iterator[None]:
+def distribution_checks_off() -> Iterator[None]:
     """Let NaN reach the NaN guard instead of torch's distribution argument validation.
 
     With validation on, a NaN in the policy raises ``ValueError`` from inside PPO's update
@@ -835,7 +836,7 @@ def train(
 
     started = time.perf_counter()
     threads = torch.get_num_threads()
-    with _sigterm_interrupts(), _distribution_checks_off():
+    with _sigterm_interrupts(), distribution_checks_off():
         try:
             model.learn(
                 total_timesteps=remaining,

@@ -18,11 +18,17 @@ from ploutos_core.config import default_config_path, read_yaml
 from ploutos_pipeline.definitions import defs
 from ploutos_pipeline.partitions import ticker_partitions
 
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-def _run(job_name: str, instance: dg.DagsterInstance, **kwargs: Any) -> dg.ExecuteInProcessResult:
+
+def _run(
+    job_name: str, instance: dg.DagsterInstance, run_config: dict[str, Any] | None = None, **kwargs
+) -> dg.ExecuteInProcessResult:
     started = time.perf_counter()
     print(f"\n== {job_name} ==", flush=True)
-    result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, **kwargs)
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, run_config={**QUIET_LOGS, **(run_config or {})}, **kwargs
+    )
     print(f"   {job_name}: run {result.run_id} succeeded in {time.perf_counter() - started:.1f} s")
     return result
 
