@@ -64,7 +64,7 @@ def features_refresh_sensor(
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"{asset_event.storage_id}:{first}...{last}",
+                run_key=f"{asset_event.run_id}:{first}...{last}",
                 tags={
                     "dagster/asset_partition_range_start": first,
                     "dagster/asset_partition_range_end": last,
