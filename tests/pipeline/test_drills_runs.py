@@ -6,6 +6,7 @@ to 1); runs are launched and terminated through the GraphQL API, as the UI does.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,8 +73,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         "PLOUTOS_DATA": str(csv),
         "PLOUTOS_STORAGE": str(storage),
     }
-    import os
-
     with (
         dg.DagsterInstance.from_config(str(home)) as instance,
         dagster_servers({**os.environ, **env}, root / "logs") as url,
