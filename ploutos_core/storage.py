@@ -39,6 +39,10 @@ def _storage_error(path: Path, exc: OSError) -> StorageError:
         reason = "the disk is full; free space or point PLOUTOS_STORAGE at a larger volume"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         reason = "the directory is not writable; fix its permissions or set PLOUTOS_STORAGE"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST) and (
+        blocker := next((p for p in reversed(path.parents) if p.is_file()), None)
+    ):
+        reason = f"{blocker} is a file, not a directory; move it or set PLOUTOS_STORAGE elsewhere"
     else:
         reason = exc.strerror or str(exc)
     return StorageError(f"cannot write {path}: {reason}")
