@@ -198,11 +198,8 @@ def time_rollouts(
     from stable_baselines3.common.vec_env import VecNormalize
 
     from ploutos_core.callbacks import rollout_thread_count
-    from ploutos_core.training import (
-        Float32VecNormalize,
-        distribution_checks_off,
-        use_batched_distribution,
-    )
+    from ploutos_core.normalization import Float32VecNormalize
+    from ploutos_core.policies import distribution_checks_off, use_batched_distribution
 
     normalize = Float32VecNormalize if ours else VecNormalize
     env = normalize(venv, clip_obs=config.clip_obs, clip_reward=config.clip_obs, gamma=config.gamma)
@@ -261,7 +258,8 @@ def case_rollout(
 ) -> dict:
     """The rollout phase alone, on our ``PortfolioVecEnv`` or on the reference environment."""
     from ploutos_core.env import PortfolioVecEnv
-    from ploutos_core.training import select_device, split_periods
+    from ploutos_core.split import split_periods
+    from ploutos_core.training import select_device
 
     device = str(select_device(device))
     market = load_universe(universe)

@@ -452,7 +452,7 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
     ----------
     model_path:
         ``final_model.zip``, ``checkpoint_<steps>_steps.zip`` or ``interrupted_model.zip``; the
-        statistics are found with :func:`ploutos_core.training.stats_path_for`.
+        statistics are found with :func:`ploutos_core.callbacks.stats_path_for`.
 
     Raises
     ------
@@ -462,7 +462,7 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
     """
     from stable_baselines3 import PPO
 
-    from ploutos_core.training import stats_path_for
+    from ploutos_core.callbacks import stats_path_for
 
     model_path = Path(model_path)
     if not model_path.is_file():

@@ -1,4 +1,5 @@
-"""PPO training: the date split, the memory guard, device selection, the model, and ``train``.
+"""PPO training: device selection, the environment and model, interruption, the manifest, and
+``train``.
 
 ``train`` is the one training routine behind ``ploutos train``, the ``trained_model`` Dagster
 asset and the weekly retrain. It writes into one model directory::
@@ -8,6 +9,10 @@ asset and the weekly retrain. It writes into one model directory::
     checkpoint_<steps>_steps.zip (+ stats)     every ``checkpoint_freq`` timesteps
     interrupted_model.zip (+ stats)            when training is interrupted
     tensorboard/                               learning curves
+
+The date split (:mod:`ploutos_core.split`), the memory guard (:mod:`ploutos_core.memory`), the
+action distribution (:mod:`ploutos_core.policies`) and the observation normalization
+(:mod:`ploutos_core.normalization`) live in their own modules.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import contextlib
 import importlib.metadata
 import json
 import logging
-import math
 import platform
 import shutil
 import signal
@@ -29,13 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
-from stable_baselines3.common.distributions import MultiCategoricalDistribution
-from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule, safe_mean
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -51,213 +51,29 @@ from ploutos_core.callbacks import (
     save_model,
     stats_path_for,
 )
-from ploutos_core.config import SplitConfig, TrainingConfig
+from ploutos_core.config import TrainingConfig
 from ploutos_core.env import MarketData, PortfolioVecEnv
-from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
+from ploutos_core.errors import ConfigError, ManifestError, TrainingError
+from ploutos_core.memory import check_memory, estimate_memory, gib
+from ploutos_core.normalization import Float32VecNormalize
+from ploutos_core.policies import distribution_checks_off, use_batched_distribution
+from ploutos_core.split import Split, split_periods
 from ploutos_core.storage import write_json_atomic
 
 __all__ = [
-    "BatchedMultiCategoricalDistribution",
-    "Float32VecNormalize",
-    "MemoryEstimate",
-    "Split",
     "TrainingInterrupted",
     "TrainingResult",
     "build_env",
     "build_model",
-    "check_memory",
-    "distribution_checks_off",
-    "estimate_memory",
     "learning_rate_schedule",
     "library_versions",
     "select_device",
-    "split_periods",
-    "stats_path_for",
     "train",
-    "use_batched_distribution",
 ]
 
 MANIFEST = "manifest.json"
 TENSORBOARD_DIR = "tensorboard"
 TB_RUN_NAME = "ppo"
-GIB = 1024**3
-
-
-# ---------------------------------------------------------------------------------------------
-# Split
-
-
-@dataclass(frozen=True)
-class Split:
-    """Inclusive training and test periods as ISO dates (YYYY-MM-DD)."""
-
-    train_start: str
-    train_end: str
-    test_start: str
-    test_end: str
-
-
-def _iso(date: np.datetime64) -> str:
-    return str(np.datetime64(date, "D"))
-
-
-def split_periods(dates: np.ndarray, split: SplitConfig) -> Split:
-    """Split sorted trading dates into a training period, an embargo gap and a test period.
-
-    With ``split.train_end`` the training period ends on the last date <= ``train_end``;
-    otherwise the test period is the last ``test_fraction`` of the dates. ``embargo_days``
-    bars between the two are used by neither, so features computed over trailing windows at
-    the start of the test period do not overlap the bars the agent was trained on.
-
-    Parameters
-    ----------
-    dates:
-        Strictly increasing trading dates (``MarketData.dates``).
-    split:
-        The split settings.
-
-    Raises
-    ------
-    ConfigError
-        When either period would be empty (or training shorter than two bars).
-    """
-    days = np.asarray(dates).astype("datetime64[D]")
-    n = len(days)
-    if n == 0:
-        raise ConfigError("cannot split an empty date range: the market has no trading dates")
-    span = f"the data has {n} trading dates from {_iso(days[0])} to {_iso(days[-1])}"
-    if split.train_end is not None:
-        n_train = int(np.searchsorted(days, np.datetime64(split.train_end, "D"), side="right"))
-        where = f"split.train_end {split.train_end}"
-    else:
-        n_test = max(1, round(n * split.test_fraction))
-        n_train = n - n_test - split.embargo_days
-        where = f"split.test_fraction {split.test_fraction} and split.embargo_days"
-    test_first = n_train + split.embargo_days
-    if n_train < 2:
-        raise ConfigError(
-            f"{where} leave {max(n_train, 0)} training dates ({span}); move split.train_end "
-            "later or lower split.test_fraction / split.embargo_days"
-        )
-    if test_first >= n:
-        raise ConfigError(
-            f"{where} with split.embargo_days={split.embargo_days} leave no test dates "
-            f"({span}; training ends {_iso(days[n_train - 1])}); move split.train_end earlier "
-            "or lower split.embargo_days"
-        )
-    return Split(_iso(days[0]), _iso(days[n_train - 1]), _iso(days[test_first]), _iso(days[-1]))
-
-
-# ---------------------------------------------------------------------------------------------
-# Memory guard
-
-
-def observation_size(n_tickers: int, n_features: int) -> int:
-    """Length of the flat observation: features, position weights, unrealized returns, 3 scalars."""
-    return n_tickers * n_features + 2 * n_tickers + 3
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Bytes a training run needs beyond the market data already loaded."""
-
-    n_tickers: int
-    obs_size: int
-    rollout_buffer: int
-    policy: int
-    environment: int
-    overhead: float = 1.2
-
-    @property
-    def host(self) -> int:
-        """Bytes of host memory when the policy lives on the CPU."""
-        return math.ceil((self.rollout_buffer + self.policy + self.environment) * self.overhead)
-
-    def describe(self, config: TrainingConfig) -> str:
-        return (
-            f"rollout buffer {_gib(self.rollout_buffer)} (n_envs={config.n_envs} x "
-            f"n_steps={config.n_steps} x {self.obs_size:,} observation floats for "
-            f"{self.n_tickers} tickers), policy and optimizer {_gib(self.policy)} "
-            f"(net_arch={config.net_arch}), environment {_gib(self.environment)}"
-        )
-
-
-def _gib(n_bytes: float) -> str:
-    return f"{n_bytes / GIB:.2f} GiB"
-
-
-def estimate_memory(
-    config: TrainingConfig, n_tickers: int, n_features: int, n_dates: int
-) -> MemoryEstimate:
-    """Estimate the memory a run needs, from the config and the universe alone.
-
-    - Rollout buffer: SB3 stores observations, actions (one per ticker) and six per-sample
-      scalars as float32 for ``n_envs * n_steps`` samples, and the first minibatch pass makes a
-      flattened copy of all of them: x2.
-    - Policy: separate actor and critic MLPs (``net_arch`` each); per parameter the weight, its
-      gradient, Adam's two moments and the NaN guard's copy of weight and moments: 7 floats.
-      Plus a minibatch's activations, forward and backward.
-    - Environment: VecNormalize works in float64 on ``n_envs`` observations (a few copies per
-      step), and the environment keeps per-sub-environment state of a few values per ticker.
-    """
-    obs = observation_size(n_tickers, n_features)
-    samples = config.n_envs * config.n_steps
-    rollout = 2 * samples * (obs + n_tickers + 6) * 4
-    layers = [obs, *config.net_arch]
-    mlp = sum(a * b + b for a, b in zip(layers, layers[1:], strict=False))
-    heads = (config.net_arch[-1] + 1) * (3 * n_tickers + 1)
-    params = 2 * mlp + heads
-    activations = config.batch_size * (obs + 2 * sum(config.net_arch) + 3 * n_tickers) * 4 * 3
-    policy = params * 4 * 7 + activations
-    environment = config.n_envs * (obs * 8 * 4 + n_tickers * 8 * 8) + n_dates * 8
-    return MemoryEstimate(n_tickers, obs, rollout, policy, environment)
-
-
-def check_memory(
-    estimate: MemoryEstimate,
-    config: TrainingConfig,
-    device: torch.device,
-    *,
-    available: int | None = None,
-) -> None:
-    """Refuse a run whose estimate exceeds the available memory.
-
-    Parameters
-    ----------
-    estimate:
-        From :func:`estimate_memory`.
-    config:
-        The run's config (named in the message).
-    device:
-        Where the policy will live; on CUDA the policy is checked against the GPU's free memory.
-    available:
-        Available host memory in bytes; default: ``psutil.virtual_memory().available``.
-
-    Raises
-    ------
-    ResourceLimitError
-        Naming ``n_envs``, ``n_steps`` and the universe size and how to make the run fit.
-    """
-    if available is None:
-        available = psutil.virtual_memory().available
-    on_gpu = device.type == "cuda"
-    host = estimate.host
-    if on_gpu:
-        host = math.ceil((estimate.rollout_buffer + estimate.environment) * estimate.overhead)
-    fix = "lower n_envs or n_steps, train on fewer tickers, use a smaller net_arch, or free memory"
-    if host > available:
-        raise ResourceLimitError(
-            f"training would need about {_gib(host)} of memory but {_gib(available)} is "
-            f"available: {estimate.describe(config)}; {fix}"
-        )
-    if on_gpu:
-        free, _ = torch.cuda.mem_get_info(device)
-        gpu = math.ceil(estimate.policy * estimate.overhead)
-        if gpu > free:
-            raise ResourceLimitError(
-                f"the policy would need about {_gib(gpu)} of GPU memory on {device} but "
-                f"{_gib(free)} is free: {estimate.describe(config)}; {fix}"
-            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,83 +118,7 @@ def select_device(requested: str, log: logging.Logger | None = None) -> torch.de
 
 
 # ---------------------------------------------------------------------------------------------
-# Policy distribution
-
-
-class BatchedMultiCategoricalDistribution(MultiCategoricalDistribution):
-    """SB3's ``MultiCategoricalDistribution`` for equal-sized sub-spaces, on one tensor.
-
-    The same distribution (independent categoricals, one per ticker, over hold/buy/sell) with
-    the same logits layer and parameters, so saved models are plain ``MlpPolicy`` models. SB3
-    builds a Python list of one ``torch.distributions.Categorical`` per ticker at every step and
-    every minibatch; at 500 tickers that loop costs more than the environment. This computes the
-    log-probabilities of all tickers as one ``[batch, tickers, choices]`` tensor.
-    """
-
-    def __init__(self, action_dims: list[int]) -> None:
-        super().__init__(action_dims)
-        if len(set(action_dims)) != 1:
-            raise ValueError(f"sub-spaces must have one size, got {sorted(set(action_dims))}")
-        self.n_choices = int(action_dims[0])
-        self.log_probs = torch.empty(0)
-
-    def proba_distribution(
-        self, action_logits: torch.Tensor
-    ) -> BatchedMultiCategoricalDistribution:
-        logits = action_logits.view(action_logits.shape[0], -1, self.n_choices)
-        self.log_probs = logits - logits.logsumexp(dim=-1, keepdim=True)
-        return self
-
-    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
-        chosen = self.log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        return chosen.sum(dim=1)
-
-    def entropy(self) -> torch.Tensor:
-        return -(self.log_probs.exp() * self.log_probs).sum(dim=(1, 2))
-
-    def sample(self) -> torch.Tensor:
-        probs = self.log_probs.exp().reshape(-1, self.n_choices)
-        return torch.multinomial(probs, 1).view(self.log_probs.shape[:2])
-
-    def mode(self) -> torch.Tensor:
-        return self.log_probs.argmax(dim=-1)
-
-
-def use_batched_distribution(policy: ActorCriticPolicy) -> None:
-    """Give ``policy`` the batched distribution when its action space allows it (ours does)."""
-    dist = policy.action_dist
-    if isinstance(dist, MultiCategoricalDistribution) and len(set(dist.action_dims)) == 1:
-        policy.action_dist = BatchedMultiCategoricalDistribution(list(dist.action_dims))
-
-
-# ---------------------------------------------------------------------------------------------
 # Environment and model
-
-
-class Float32VecNormalize(VecNormalize):
-    """``VecNormalize`` that normalizes float32 observations in float32.
-
-    SB3 keeps its running statistics in float64, normalizes in float64 and casts the result to
-    float32: at 500 tickers that is 6.6 ms of a 35 ms rollout step on a CPU, against 0.6 ms in
-    float32 (measured). The statistics stay float64 and are updated exactly as SB3 updates them;
-    only the normalization arithmetic is float32, so results match SB3's to float32 rounding.
-    Saved, loaded (``VecNormalize.load``) and used like ``VecNormalize``.
-    """
-
-    def _normalize_obs(self, obs: np.ndarray, obs_rms: RunningMeanStd) -> np.ndarray:
-        if obs.dtype != np.float32:
-            return super()._normalize_obs(obs, obs_rms)
-        mean = obs_rms.mean.astype(np.float32)
-        scale = (1.0 / np.sqrt(obs_rms.var + self.epsilon)).astype(np.float32)
-        normalized = obs - mean
-        normalized *= scale
-        return np.clip(normalized, -self.clip_obs, self.clip_obs, out=normalized)
-
-    def normalize_obs(self, obs: np.ndarray | dict[str, np.ndarray]) -> Any:
-        # SB3 deep-copies the observation first; _normalize_obs already returns a new array.
-        if self.norm_obs and isinstance(obs, np.ndarray) and obs.dtype == np.float32:
-            return self._normalize_obs(obs, self.obs_rms)
-        return super().normalize_obs(obs)
 
 
 def build_env(
@@ -549,21 +289,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def distribution_checks_off() -> Iterator[None]:
-    """Let NaN reach the NaN guard instead of torch's distribution argument validation.
-
-    With validation on, a NaN in the policy raises ``ValueError`` from inside PPO's update
-    before the guard can see it, restore the last good parameters or say what happened.
-    """
-    previous = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        torch.distributions.Distribution.set_default_validate_args(previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -787,7 +512,7 @@ def train(
         config.n_steps,
         f"{remaining:,}",
         f" from {resume} at {start_steps:,}" if resume is not None else "",
-        _gib(estimate.host),
+        gib(estimate.host),
     )
 
     manifest = _manifest(config, market, split, device, resume, start_steps)

@@ -22,12 +22,13 @@ from ploutos_core.backtest import (
     run_backtest,
     simulate,
 )
+from ploutos_core.callbacks import stats_path_for
 from ploutos_core.config import BacktestConfig, EnvConfig, TrainingConfig
 from ploutos_core.env import MarketData, build_market
 from ploutos_core.errors import ManifestError
 from ploutos_core.plots import PNG_SIGNATURE
 from ploutos_core.sample_data import make_market
-from ploutos_core.training import stats_path_for, train
+from ploutos_core.training import train
 
 FEATURES = tuple(f"f{i}" for i in range(6))
 HOLD, BUY, SELL = 0, 1, 2

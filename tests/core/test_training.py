@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.distributions import MultiCategoricalDistribution
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ploutos_core.callbacks import stats_path_for
 from ploutos_core.config import (
     EnvConfig,
     SplitConfig,
@@ -29,18 +28,11 @@ from ploutos_core.config import (
 )
 from ploutos_core.env import MarketData, PortfolioVecEnv, build_market
 from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
+from ploutos_core.normalization import Float32VecNormalize
+from ploutos_core.policies import BatchedMultiCategoricalDistribution
 from ploutos_core.sample_data import make_market
-from ploutos_core.training import (
-    BatchedMultiCategoricalDistribution,
-    Float32VecNormalize,
-    TrainingInterrupted,
-    check_memory,
-    estimate_memory,
-    select_device,
-    split_periods,
-    stats_path_for,
-    train,
-)
+from ploutos_core.split import split_periods
+from ploutos_core.training import TrainingInterrupted, select_device, train
 
 FEATURES = tuple(f"f{i}" for i in range(6))
 POISON = 1000.0
@@ -142,53 +134,6 @@ def trained(market: MarketData, tmp_path_factory: pytest.TempPathFactory):
     return result, rates, config
 
 
-# --- split ---------------------------------------------------------------------------------
-
-
-@given(
-    n=st.integers(20, 3000),
-    fraction=st.floats(0.01, 0.9),
-    embargo=st.integers(0, 15),
-)
-def test_split_by_fraction_partitions_the_dates(n: int, fraction: float, embargo: int) -> None:
-    dates = np.datetime64("2010-01-01") + np.arange(n)
-    split_config = SplitConfig(test_fraction=fraction, embargo_days=embargo)
-    try:
-        split = split_periods(dates, split_config)
-    except ConfigError:
-        assert max(1, round(n * fraction)) + embargo + 2 > n
-        return
-    index = {str(d): i for i, d in enumerate(dates)}
-    n_train = index[split.train_end] + 1
-    n_test = n - index[split.test_start]
-    assert split.train_start == str(dates[0]) and split.test_end == str(dates[-1])
-    assert index[split.test_start] - index[split.train_end] == embargo + 1
-    assert n_test == max(1, round(n * fraction))
-    assert n_train + embargo + n_test == n
-
-
-def test_split_by_train_end_and_embargo() -> None:
-    dates = pd.bdate_range("2020-01-01", periods=100).to_numpy()
-    split = split_periods(dates, SplitConfig(train_end="2020-03-01", embargo_days=3))
-    assert split.train_end == "2020-02-28"  # 2020-03-01 is a Sunday: last bar on or before it
-    assert split.test_start == str(pd.Timestamp("2020-02-28") + pd.offsets.BDay(4))[:10]
-    assert split.test_end == str(dates[-1])[:10]
-
-
-@pytest.mark.parametrize(
-    ("split", "message"),
-    [
-        (SplitConfig(train_end="2019-01-01"), "leave 0 training dates"),
-        (SplitConfig(train_end="2020-05-15", embargo_days=10), "leave no test dates"),
-        (SplitConfig(test_fraction=0.9, embargo_days=50), "training dates"),
-    ],
-)
-def test_split_refuses_empty_periods(split: SplitConfig, message: str) -> None:
-    dates = pd.bdate_range("2020-01-01", periods=100).to_numpy()
-    with pytest.raises(ConfigError, match=message):
-        split_periods(dates, split)
-
-
 # --- config ----------------------------------------------------------------------------------
 
 
@@ -218,25 +163,6 @@ def test_default_training_config_has_the_guide_settings() -> None:
 
 
 # --- memory guard ----------------------------------------------------------------------------
-
-
-def test_memory_estimate_grows_with_the_knobs() -> None:
-    base = estimate_memory(tiny_config(), n_tickers=500, n_features=85, n_dates=2000)
-    more_envs = estimate_memory(tiny_config(n_envs=8), n_tickers=500, n_features=85, n_dates=2000)
-    more_tickers = estimate_memory(tiny_config(), n_tickers=1000, n_features=85, n_dates=2000)
-    assert more_envs.rollout_buffer == pytest.approx(2 * base.rollout_buffer)
-    assert more_tickers.rollout_buffer > 1.9 * base.rollout_buffer
-    assert more_tickers.policy > 1.9 * base.policy
-    # 500 tickers x 85 features, 4 envs x 64 steps: 256 samples of 43,503 floats, twice.
-    assert base.rollout_buffer >= 2 * 256 * 43_503 * 4
-
-
-def test_check_memory_refuses_what_does_not_fit() -> None:
-    config = tiny_config()
-    estimate = estimate_memory(config, n_tickers=500, n_features=85, n_dates=2000)
-    check_memory(estimate, config, torch.device("cpu"), available=estimate.host)
-    with pytest.raises(ResourceLimitError, match="n_envs=4 x n_steps=64"):
-        check_memory(estimate, config, torch.device("cpu"), available=estimate.host - 1)
 
 
 def test_train_refuses_a_run_that_cannot_fit_before_building_anything(
@@ -280,29 +206,7 @@ def test_unknown_device_is_a_config_error(name: str) -> None:
         select_device(name)
 
 
-# --- policy distribution ---------------------------------------------------------------------
-
-
-def test_batched_distribution_is_sb3_multicategorical() -> None:
-    generator = torch.Generator().manual_seed(0)
-    dims = [3] * 7
-    logits = 3 * torch.randn(5, 21, generator=generator)
-    ours = BatchedMultiCategoricalDistribution(dims).proba_distribution(logits)
-    sb3 = MultiCategoricalDistribution(dims).proba_distribution(logits)
-    actions = sb3.sample()
-    torch.testing.assert_close(ours.log_prob(actions), sb3.log_prob(actions))
-    torch.testing.assert_close(ours.log_prob(actions.float()), sb3.log_prob(actions))
-    torch.testing.assert_close(ours.entropy(), sb3.entropy())
-    assert torch.equal(ours.mode(), sb3.mode())
-    assert ours.sample().shape == actions.shape == (5, 7)
-
-    one = torch.tensor([[0.0, 1.0, -1.0, 2.0, 0.0, 0.0]])
-    many = BatchedMultiCategoricalDistribution([3, 3]).proba_distribution(one.repeat(20_000, 1))
-    drawn = many.sample()
-    for ticker in range(2):
-        frequencies = torch.bincount(drawn[:, ticker], minlength=3) / len(drawn)
-        expected = torch.softmax(one[0, 3 * ticker : 3 * ticker + 3], dim=0)
-        torch.testing.assert_close(frequencies, expected, atol=0.015, rtol=0)
+# --- normalization -------------------------------------------------------------------------
 
 
 def test_float32_normalization_matches_vecnormalize(market: MarketData) -> None:
