@@ -19,6 +19,7 @@ from pydantic import Field
 from upath import UPath
 
 from ploutos_core.storage import parquet_bytes, write_bytes_atomic
+from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 
 
@@ -32,10 +33,11 @@ class ParquetPartitionIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         data = parquet_bytes(obj)
-        if path.protocol in ("", "file", "local"):
-            write_bytes_atomic(path.path, data)
-        else:
-            path.write_bytes(data)
+        with reported_as_failure():
+            if path.protocol in ("", "file", "local"):
+                write_bytes_atomic(path.path, data)
+            else:
+                path.write_bytes(data)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         return pq.read_table(io.BytesIO(path.read_bytes())).to_pandas()

@@ -5,6 +5,7 @@ import pandas as pd
 
 from ploutos_core.features import FEATURE_VERSION, compute_features_many
 from ploutos_pipeline.assets.raw import raw_ohlcv
+from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions
 from ploutos_pipeline.resources import PloutosStorage
 
@@ -26,7 +27,8 @@ def features(
     context: dg.AssetExecutionContext, storage: PloutosStorage
 ) -> dict[str, pd.DataFrame]:
     tickers = list(context.partition_keys)
-    rows = storage.read_ohlcv_rows(tickers)
+    with reported_as_failure():
+        rows = storage.read_ohlcv_rows(tickers)
     missing = sorted(set(tickers) - set(rows["ticker"].unique()))
     if missing:
         raise dg.Failure(
@@ -34,7 +36,8 @@ def features(
             "Re-materialize raw_ohlcv, or delete these partitions from the `tickers` partition set."
         )
     context.log.info(f"computing features for {len(tickers)} tickers")
-    computed = compute_features_many(rows)
+    with reported_as_failure():
+        computed = compute_features_many(rows)
     for ticker, frame in computed.items():
         context.add_asset_metadata(
             {

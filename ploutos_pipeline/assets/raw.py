@@ -47,8 +47,9 @@ def raw_ohlcv(
     previous = storage.read_fingerprints()
     changes = diff_fingerprints(previous, fingerprints)
 
-    write_parquet_atomic(storage.raw_ohlcv_path, frame)
-    write_json_atomic(storage.fingerprints_path, fingerprints)
+    with reported_as_failure():
+        write_parquet_atomic(storage.raw_ohlcv_path, frame)
+        write_json_atomic(storage.fingerprints_path, fingerprints)
 
     registered = set(context.instance.get_dynamic_partitions(ticker_partitions.name))
     added = sorted(set(fingerprints) - registered)
