@@ -13,6 +13,7 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from ploutos_core.storage import read_parquet
 from tests.pipeline.conftest import Pipeline
+from tests.pipeline.servers import make_home
 
 RAW = dg.AssetKey("raw_ohlcv")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -90,9 +91,10 @@ def test_bad_csv_fails_with_the_data_error_and_keeps_the_previous_table(
     assert Path(meta["path"]).read_bytes() == before
 
 
-def test_definitions_validate() -> None:
+def test_definitions_validate(tmp_path: Path) -> None:
     out = subprocess.run(
         [DAGSTER, "definitions", "validate", "-m", "ploutos_pipeline.definitions"],
+        env={**os.environ, "DAGSTER_HOME": str(make_home(tmp_path / "home"))},
         capture_output=True,
         text=True,
         timeout=120,
