@@ -40,8 +40,7 @@ def _result(check_name: str, asset: dg.AssetKey, problems: list[str]) -> dg.Asse
     ]
 )
 def raw_ohlcv_checks(storage: PloutosStorage) -> Iterable[dg.AssetCheckResult]:
-    frame = read_parquet(storage.raw_ohlcv_path)
-    frame["ticker"] = frame["ticker"].astype("string")
+    frame = storage.read_ohlcv_rows()
     found = {
         "schema": invariants.ohlcv_schema_violations(frame),
         "order": invariants.ohlcv_order_violations(frame),

@@ -56,12 +56,13 @@ class PloutosStorage(dg.ConfigurableResource):
     def feature_path(self, ticker: str) -> Path:
         return self.features_dir / f"{ticker}.parquet"
 
-    def read_ohlcv_rows(self, tickers: list[str]) -> pd.DataFrame:
-        """Read only ``tickers``' rows of the raw_ohlcv table (a Parquet predicate pushdown)."""
+    def read_ohlcv_rows(self, tickers: list[str] | None = None) -> pd.DataFrame:
+        """Read the raw_ohlcv table, or only ``tickers``' rows (a Parquet predicate pushdown)."""
         path = self.raw_ohlcv_path
         if not path.exists():
             raise StorageError(f"{path} does not exist; materialize raw_ohlcv first")
-        table = pq.read_table(path, filters=[("ticker", "in", list(tickers))])
+        filters = None if tickers is None else [("ticker", "in", list(tickers))]
+        table = pq.read_table(path, filters=filters)
         frame = table.to_pandas()
         frame["ticker"] = frame["ticker"].astype("string")
         return frame.reset_index(drop=True)
