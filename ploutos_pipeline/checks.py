@@ -4,7 +4,9 @@ The checks on ``raw_ohlcv`` and ``features`` are blocking: when one fails, downs
 same run do not start.
 """
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -60,9 +62,11 @@ def raw_ohlcv_checks(storage: PloutosStorage) -> Iterable[dg.AssetCheckResult]:
 def features_valid(
     context: dg.AssetCheckExecutionContext, storage: PloutosStorage
 ) -> dg.AssetCheckResult:
-    problems = []
-    for ticker in context.partition_keys:
+    def violations(ticker: str) -> list[str]:
         frame = read_parquet(storage.feature_path(ticker))
         found = invariants.feature_frame_violations(frame, FEATURE_NAMES)
-        problems += [f"{ticker}: {problem}" for problem in found]
+        return [f"{ticker}: {problem}" for problem in found]
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        problems = [p for found in pool.map(violations, context.partition_keys) for p in found]
     return _result("features_valid", features.key, problems)
