@@ -29,6 +29,7 @@ from ploutos_core.errors import ManifestError
 from ploutos_core.plots import PNG_SIGNATURE
 from ploutos_core.sample_data import make_market
 from ploutos_core.training import train
+from tests.markets import random_feature_frames, random_feature_market
 
 FEATURES = tuple(f"f{i}" for i in range(6))
 HOLD, BUY, SELL = 0, 1, 2
@@ -38,18 +39,11 @@ ENV = EnvConfig()
 def synthetic_inputs(n_tickers: int, n_days: int, seed: int, **market_options: bool):
     """Real synthetic OHLCV and random features (no indicators: fast)."""
     ohlcv = make_market(n_tickers, n_days, seed=seed, **market_options)
-    rng = np.random.default_rng(seed)
-    features = {}
-    for ticker, rows in ohlcv.groupby("ticker", sort=True, observed=True):
-        dates = pd.DatetimeIndex(rows["date"].iloc[5:], name="date")
-        values = rng.standard_normal((len(dates), len(FEATURES))).astype(np.float32)
-        features[str(ticker)] = pd.DataFrame(values, index=dates, columns=list(FEATURES))
-    return features, ohlcv
+    return random_feature_frames(ohlcv, FEATURES, seed=seed), ohlcv
 
 
 def synthetic_market(n_tickers: int, n_days: int, seed: int, **market_options: bool):
-    features, ohlcv = synthetic_inputs(n_tickers, n_days, seed, **market_options)
-    return build_market(features, ohlcv, feature_names=FEATURES)
+    return random_feature_market(n_tickers, n_days, FEATURES, seed=seed, **market_options)
 
 
 @pytest.fixture(scope="module")

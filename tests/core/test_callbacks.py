@@ -28,8 +28,8 @@ from ploutos_core.callbacks import (
     stats_path_for,
 )
 from ploutos_core.config import EnvConfig
-from ploutos_core.env import MarketData, PortfolioVecEnv, build_market
-from ploutos_core.sample_data import make_market
+from ploutos_core.env import MarketData, PortfolioVecEnv
+from tests.markets import random_feature_market
 
 N_ENVS = 3
 N_STEPS = 32
@@ -47,18 +47,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def market() -> MarketData:
-    ohlcv = make_market(3, 200, seed=11)
-    rng = np.random.default_rng(11)
-    names = ("a", "b", "c")
-    features = {
-        str(ticker): pd.DataFrame(
-            rng.standard_normal((len(rows), len(names))).astype(np.float32),
-            index=pd.DatetimeIndex(rows["date"], name="date"),
-            columns=list(names),
-        )
-        for ticker, rows in ohlcv.groupby("ticker", sort=True, observed=True)
-    }
-    return build_market(features, ohlcv, feature_names=names)
+    return random_feature_market(3, 200, ("a", "b", "c"), seed=11, warmup=0)
 
 
 def make_model(market: MarketData) -> PPO:

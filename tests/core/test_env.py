@@ -9,17 +9,16 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from ploutos_core.config import CostConfig, EnvConfig, RewardConfig
-from ploutos_core.env import MarketData, PortfolioEnv, PortfolioVecEnv, build_market
+from ploutos_core.env import MarketData, PortfolioEnv, PortfolioVecEnv
 from ploutos_core.errors import DataError
 from ploutos_core.rewards import differential_sharpe_ratio
-from ploutos_core.sample_data import make_market
+from tests.markets import random_feature_market
 
 NAMES = ("alpha", "beta")
 WARMUP = 5
@@ -32,14 +31,7 @@ REFERENCE_ENV = Path(__file__).resolve().parents[2] / "benchmarks" / "reference_
 
 def sample_market(n_tickers: int = 8, n_days: int = 320, *, seed: int = 0) -> MarketData:
     """make_market's OHLCV (late listing, delisting, missing days) with random features."""
-    ohlcv = make_market(n_tickers, n_days, seed=seed)
-    rng = np.random.default_rng(seed)
-    frames = {}
-    for ticker, rows in ohlcv.groupby("ticker", sort=True):
-        dates = pd.DatetimeIndex(rows["date"].to_numpy()[WARMUP:], name="date")
-        values = rng.normal(size=(len(dates), len(NAMES))).astype(np.float32)
-        frames[str(ticker)] = pd.DataFrame(values, index=dates, columns=list(NAMES))
-    return build_market(frames, ohlcv, NAMES)
+    return random_feature_market(n_tickers, n_days, NAMES, seed=seed, warmup=WARMUP)
 
 
 def array_market(

@@ -12,6 +12,7 @@ from ploutos_core.env import MarketData, build_market, load_market
 from ploutos_core.errors import DataError
 from ploutos_core.sample_data import make_market
 from ploutos_core.storage import write_parquet_atomic
+from tests.markets import random_feature_frames
 
 NAMES = ("alpha", "beta", "gamma")
 WARMUP = 5
@@ -19,13 +20,7 @@ WARMUP = 5
 
 def feature_frames(ohlcv: pd.DataFrame, *, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Random float32 features on each ticker's OHLCV dates after a short warm-up."""
-    rng = np.random.default_rng(seed)
-    frames = {}
-    for ticker, rows in ohlcv.groupby("ticker", sort=True):
-        dates = pd.DatetimeIndex(rows["date"].to_numpy()[WARMUP:], name="date")
-        values = rng.normal(size=(len(dates), len(NAMES))).astype(np.float32)
-        frames[str(ticker)] = pd.DataFrame(values, index=dates, columns=list(NAMES))
-    return frames
+    return random_feature_frames(ohlcv, NAMES, seed=seed, warmup=WARMUP)
 
 
 @pytest.fixture(scope="module")

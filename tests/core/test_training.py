@@ -9,7 +9,6 @@ import signal
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from stable_baselines3 import PPO
@@ -26,13 +25,13 @@ from ploutos_core.config import (
     default_config_path,
     load_config,
 )
-from ploutos_core.env import MarketData, PortfolioVecEnv, build_market
+from ploutos_core.env import MarketData, PortfolioVecEnv
 from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
 from ploutos_core.normalization import Float32VecNormalize
 from ploutos_core.policies import BatchedMultiCategoricalDistribution
-from ploutos_core.sample_data import make_market
 from ploutos_core.split import split_periods
 from ploutos_core.training import TrainingInterrupted, select_device, train
+from tests.markets import random_feature_market
 
 FEATURES = tuple(f"f{i}" for i in range(6))
 POISON = 1000.0
@@ -40,14 +39,7 @@ POISON = 1000.0
 
 def tiny_market(n_tickers: int = 4, n_days: int = 300, *, seed: int = 3) -> MarketData:
     """Real OHLCV from the synthetic market with random features (fast, no indicators)."""
-    ohlcv = make_market(n_tickers, n_days, seed=seed)
-    rng = np.random.default_rng(seed)
-    features = {}
-    for ticker, rows in ohlcv.groupby("ticker", sort=True, observed=True):
-        dates = pd.DatetimeIndex(rows["date"].iloc[5:], name="date")
-        values = rng.standard_normal((len(dates), len(FEATURES))).astype(np.float32)
-        features[str(ticker)] = pd.DataFrame(values, index=dates, columns=list(FEATURES))
-    return build_market(features, ohlcv, feature_names=FEATURES)
+    return random_feature_market(n_tickers, n_days, FEATURES, seed=seed)
 
 
 def poison_after(market: MarketData, date: str) -> MarketData:
