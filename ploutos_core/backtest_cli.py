@@ -12,7 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ploutos_core.config import BacktestConfig, DataConfig, default_config_path, load_config
+from ploutos_core.config import BacktestConfig, default_config_path, load_config
 from ploutos_core.paths import DEFAULT_DATA
 
 DEFAULT_MODEL = Path("models") / "ploutos_production" / "final_model.zip"
@@ -63,9 +63,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     """Load the CSV, compute features, build the market, backtest and print the table; 0 on
     success."""
     from ploutos_core.backtest import run_backtest
-    from ploutos_core.data import load_ohlcv
-    from ploutos_core.env import build_market
-    from ploutos_core.features import compute_features_many
+    from ploutos_core.cli import market_from_csv
 
     overrides: dict[str, object] = {}
     if args.top_k is not None:
@@ -73,11 +71,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     if args.stochastic:
         overrides["deterministic"] = False
     config = load_config(BacktestConfig, args.config, overrides)
-    data_config = load_config(DataConfig, default_config_path("data"))
-    log.info("reading %s", args.data)
-    ohlcv = load_ohlcv(args.data, adjust=data_config.adjust_prices)
-    log.info("computing features for %d tickers", ohlcv["ticker"].nunique())
-    market = build_market(compute_features_many(ohlcv), ohlcv)
+    market = market_from_csv(args.data)
     report = run_backtest(args.model, market, config, args.output)
     print(f"backtest of {report.model_path}, test period {report.test_start} to "
           f"{report.test_end} ({report.n_bars} bars)\n")

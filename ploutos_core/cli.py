@@ -14,10 +14,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ploutos_core.config import DataConfig, TrainingConfig, default_config_path, load_config
 from ploutos_core.errors import PloutosError
 from ploutos_core.paths import DEFAULT_DATA
+
+if TYPE_CHECKING:
+    from ploutos_core.env import MarketData
 
 DEFAULT_OUTPUT = Path("models") / "ploutos_production"
 EXIT_ERROR = 1
@@ -74,11 +78,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_train_command(args: argparse.Namespace) -> int:
-    """Load the data, compute features, build the market and train; 0 on success."""
+def market_from_csv(path: str | Path) -> MarketData:
+    """Read a user's CSV, compute its features and build the market: what every subcommand needs.
+
+    The same core functions as the Dagster assets, so the command line and the pipeline agree.
+    """
     from ploutos_core.data import load_ohlcv
     from ploutos_core.env import build_market
     from ploutos_core.features import compute_features_many
+
+    data_config = load_config(DataConfig, default_config_path("data"))
+    log.info("reading %s", path)
+    ohlcv = load_ohlcv(path, adjust=data_config.adjust_prices)
+    log.info("computing features for %d tickers", ohlcv["ticker"].nunique())
+    return build_market(compute_features_many(ohlcv), ohlcv)
+
+
+def run_train_command(args: argparse.Namespace) -> int:
+    """Load the data, compute features, build the market and train; 0 on success."""
     from ploutos_core.training import train
 
     overrides = {
@@ -92,12 +109,7 @@ def run_train_command(args: argparse.Namespace) -> int:
         if value is not None
     }
     config = load_config(TrainingConfig, args.config, overrides)
-    data_config = load_config(DataConfig, default_config_path("data"))
-    log.info("reading %s", args.data)
-    ohlcv = load_ohlcv(args.data, adjust=data_config.adjust_prices)
-    log.info("computing features for %d tickers", ohlcv["ticker"].nunique())
-    features = compute_features_many(ohlcv)
-    market = build_market(features, ohlcv)
+    market = market_from_csv(args.data)
     result = train(
         config,
         market,

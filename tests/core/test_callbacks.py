@@ -31,18 +31,11 @@ from ploutos_core.config import EnvConfig
 from ploutos_core.env import MarketData, PortfolioVecEnv
 from tests.markets import random_feature_market
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N_ENVS = 3
 N_STEPS = 32
 LOG = logging.getLogger("test.callbacks")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks gain nothing from a second thread, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

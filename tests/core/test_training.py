@@ -33,6 +33,8 @@ from ploutos_core.split import split_periods
 from ploutos_core.training import TrainingInterrupted, select_device, train
 from tests.markets import random_feature_market
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FEATURES = tuple(f"f{i}" for i in range(6))
 POISON = 1000.0
 
@@ -95,15 +97,6 @@ class LearningRates(BaseCallback):
 
     def _on_training_end(self) -> None:
         self._on_rollout_start()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks gain nothing from a second thread, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
