@@ -120,14 +120,14 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     """Serialize ``frame`` to Parquet deterministically (same frame, same bytes).
 
     Float columns are not dictionary-encoded: indicator values rarely repeat, so the dictionary
-    only costs space and read time (a quarter of both for the feature files).
+    only costs space and read time (a quarter of both for the feature files). Snappy, Parquet's
+    usual codec: on the feature files zstd saves a tenth of the space but doubles encode time
+    and reads half again slower.
     """
     table = pa.Table.from_pandas(frame, preserve_index=True)
     encoded = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table, sink, compression="zstd", write_statistics=True, use_dictionary=encoded
-    )
+    pq.write_table(table, sink, compression="snappy", write_statistics=True, use_dictionary=encoded)
     return sink.getvalue().to_pybytes()
 
 

@@ -5,7 +5,7 @@ The registry (:mod:`~ploutos_core.features.registry`) is the table of features; 
 ``python -m ploutos_core.features.docs --write docs/FEATURES.md``.
 """
 
-from ploutos_core.features.compute import compute_features, compute_features_many
+from ploutos_core.features.compute import compute_features, compute_features_many, feature_dates
 from ploutos_core.features.registry import (
     FEATURE_NAMES,
     FEATURE_VERSION,
@@ -24,4 +24,5 @@ __all__ = [
     "FeatureSpec",
     "compute_features",
     "compute_features_many",
+    "feature_dates",
 ]

@@ -22,6 +22,7 @@ from ploutos_core.features import (
     compute_features_many,
     custom,
     docs,
+    feature_dates,
 )
 from ploutos_core.features.compute import PRICE_COLUMNS, _call, _transform, feature_matrix
 from ploutos_core.features.registry import TRANSFORMS
@@ -328,6 +329,10 @@ def test_many_equals_one_at_a_time(market: pd.DataFrame) -> None:
     for ticker, rows in market.groupby("ticker", sort=False):
         expected = compute_features(rows.reset_index(drop=True))
         assert parquet_bytes(result[ticker]) == parquet_bytes(expected), ticker
+    dates = feature_dates(frame)
+    assert list(dates) == list(result)
+    for ticker, index in dates.items():
+        pd.testing.assert_index_equal(index, result[ticker].index)
 
 
 def test_compute_features_rejects_several_tickers(market: pd.DataFrame) -> None:
