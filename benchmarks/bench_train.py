@@ -9,8 +9,9 @@ Universes: the bundled sample (``data/sample_ohlcv.csv``, ~20 tickers, real feat
 synthetic tickers (``make_market(500, 2520)``; random N(0, 1) features on each ticker's rows after
 the warm-up: throughput does not depend on the feature values, and computing 85 indicators for
 500 tickers would dominate the run). PPO settings are ``config/training.yaml``'s (the training
-guide's: n_envs 32, n_steps 128, batch 2048, n_epochs 10), with the net_arch varied on the
-sample universe to show which one meets the 1,500 timesteps/s target on a 2-core CPU.
+guide's: n_envs 32, n_steps 128, batch 2048, n_epochs 10), each universe with the default policy
+(ticker encoder [16] + net_arch [256, 256]) and the flat MLP over the whole observation, and the
+rollout comparison with both.
 
 Each case runs in its own process so that its peak memory is its own (Linux ``VmHWM``, reset
 after the data is prepared, so it measures training; plus the GPU's peak allocation on CUDA).
@@ -108,15 +109,25 @@ def gpu_peak(device: str) -> int | None:
     return None
 
 
-def case_train(universe: str, net_arch: list[int], timesteps: int, device: str) -> dict:
-    """End-to-end ``train()`` with the guide's settings and ``net_arch``."""
+def case_train(
+    universe: str,
+    net_arch: list[int],
+    timesteps: int,
+    device: str,
+    ticker_encoder: list[int] | None = None,
+) -> dict:
+    """End-to-end ``train()`` with the guide's settings, ``net_arch`` and ``ticker_encoder``."""
     import torch
 
     from ploutos_core.training import train
 
     market = load_universe(universe)
     config = guide_config(
-        total_timesteps=timesteps, device=device, net_arch=net_arch, checkpoint_freq=10**12
+        total_timesteps=timesteps,
+        device=device,
+        net_arch=net_arch,
+        ticker_encoder=ticker_encoder or [],
+        checkpoint_freq=10**12,
     )
     quiet = logging.getLogger("bench")
     quiet.setLevel(logging.WARNING)
@@ -181,7 +192,14 @@ def step_breakdown(model, steps: int = 16) -> dict[str, float]:
 
 
 def time_rollouts(
-    venv, config, device: str, rollouts: int, *, ours: bool = True, warm_up: bool = True
+    venv,
+    config,
+    policy_kwargs: dict[str, Any],
+    device: str,
+    rollouts: int,
+    *,
+    ours: bool = True,
+    warm_up: bool = True,
 ) -> tuple[float, dict[str, float] | None]:
     """Timesteps per second of ``collect_rollouts`` over ``venv`` (the best of ``rollouts``: other
     processes on the machine only ever slow a rollout down), and (``ours``) where a step's time
@@ -209,7 +227,7 @@ def time_rollouts(
         env,
         n_steps=n_steps,
         batch_size=config.batch_size,
-        policy_kwargs={"net_arch": list(config.net_arch)},
+        policy_kwargs=policy_kwargs,
         seed=config.seed,
         device=device,
     )
@@ -255,15 +273,16 @@ def case_rollout(
     device: str,
     ours_policy: bool = True,
     warm_up: bool = True,
+    ticker_encoder: list[int] | None = None,
 ) -> dict:
     """The rollout phase alone, on our ``PortfolioVecEnv`` or on the reference environment."""
     from ploutos_core.env import PortfolioVecEnv
     from ploutos_core.split import split_periods
-    from ploutos_core.training import select_device
+    from ploutos_core.training import policy_kwargs, select_device
 
     device = str(select_device(device))
     market = load_universe(universe)
-    config = guide_config(device=device)
+    config = guide_config(device=device, ticker_encoder=ticker_encoder or [])
     split = split_periods(market.dates, config.split)
     train_market = market.period(split.train_start, split.train_end)
     if env_kind == "ours":
@@ -271,8 +290,9 @@ def case_rollout(
     else:
         venv = reference_vec_env(train_market, config)
     reset_peak_rss()
+    kwargs = policy_kwargs(config, train_market.N, len(train_market.feature_names))
     rate, breakdown = time_rollouts(
-        venv, config, device, rollouts, ours=ours_policy, warm_up=warm_up
+        venv, config, kwargs, device, rollouts, ours=ours_policy, warm_up=warm_up
     )
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return {
@@ -314,15 +334,50 @@ def mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.0f} MiB"
 
 
-def print_train(label: str, net_arch: list[int], r: dict) -> None:
+def policy_label(net_arch: list[int], encoder: list[int]) -> str:
+    return f"{encoder}+{net_arch}" if encoder else f"flat {net_arch}"
+
+
+def print_train(label: str, policy: str, r: dict) -> None:
     rollout = r["timesteps"] / r["rollout_s"] if r["rollout_s"] else float("nan")
     update = r["timesteps"] / r["update_s"] if r["update_s"] else float("nan")
     phases = r["rollout_s"] + r["update_s"]
     print(
-        f"{label:<10} {r['tickers']:>4} {str(net_arch):<11} {r['device']:<7} "
+        f"{label:<10} {r['tickers']:>4} {policy:<19} {r['device']:<7} "
         f"{r['timesteps']:>8,} {r['steps_per_s']:>9,.0f} {rollout:>10,.0f} {update:>9,.0f} "
         f"{100 * r['rollout_s'] / phases:>5.0f}/{100 * r['update_s'] / phases:<4.0f} "
         f"{mib(r['peak_rss']):>10} {mib(r['gpu_peak']):>10}"
+    )
+
+
+def compare_rollouts(encoder: list[int], device: str, rollouts: int) -> None:
+    """Our rollout phase against the reference environment's, with the same policy."""
+    large = str(LARGE_TICKERS)
+    common = {"universe": large, "device": device, "ticker_encoder": encoder}
+    ours = run_case("rollout", env_kind="ours", rollouts=rollouts, **common)
+    ours_sb3 = run_case(
+        "rollout", env_kind="ours", rollouts=rollouts, ours_policy=False, **common
+    )
+    # A reference rollout takes long: time one, without a warm-up rollout (its one-time costs
+    # are small next to it). Its steps get slower as the portfolios fill up, so a rollout
+    # shorter than the guide's 128 steps would flatter it.
+    reference = run_case(
+        "rollout", env_kind="reference", rollouts=1, ours_policy=False, warm_up=False, **common
+    )
+    ratio = ours["steps_per_s"] / reference["steps_per_s"]
+    policy = policy_label([256, 256], encoder)
+    print(
+        f"\nrollout phase at {LARGE_TICKERS} tickers (n_envs 32, VecNormalize, policy "
+        f"{policy} on {ours['device']}), timesteps/s:\n"
+        f"  PortfolioVecEnv, as train() runs it      {ours['steps_per_s']:>8,.0f}  "
+        f"(peak RSS {mib(ours['peak_rss'])})\n"
+        f"  PortfolioVecEnv, SB3's default policy    {ours_sb3['steps_per_s']:>8,.0f}\n"
+        f"  reference, SubprocVecEnv x32, SB3 policy {reference['steps_per_s']:>8,.0f}  "
+        f"(peak RSS {mib(reference['peak_rss'])} + workers up to "
+        f"{mib(reference['child_peak_rss'])} each)\n"
+        f"  ratio {ratio:.1f}x (target >= {ROLLOUT_RATIO_TARGET}x)\n"
+        f"  one PortfolioVecEnv rollout step (32 sub-envs), ms: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in ours["breakdown_ms"].items())
     )
 
 
@@ -344,89 +399,67 @@ def main(argv: list[str] | None = None) -> int:
     rollout = 32 * 128
     sample_steps = rollout * (4 if args.quick else 8)
     large_steps = rollout * (1 if args.quick else 2)
-    archs = [[256, 256], [64, 64]] if args.quick else [[256, 256], [128, 128], [64, 64]]
     if args.device.startswith("cuda"):
         large_steps = rollout * (4 if args.quick else 12)
+    guide = guide_config()
+    default = (list(guide.net_arch), list(guide.ticker_encoder))
+    flat = (list(guide.net_arch), [])
+    policies = [default, flat] if args.quick else [default, flat, ([64, 64], [])]
     print(
         f"bench_train: device {args.device}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.2f}; PPO settings from config/training.yaml "
-        "(n_envs 32, n_steps 128, batch 2048, n_epochs 10)"
+        f"(n_envs 32, n_steps 128, batch 2048, n_epochs 10; policy "
+        f"{policy_label(*default)})"
     )
     print(
-        f"{'universe':<10} {'N':>4} {'net_arch':<11} {'device':<7} {'steps':>8} "
+        f"{'universe':<10} {'N':>4} {'encoder+net_arch':<19} {'device':<7} {'steps':>8} "
         f"{'e2e ts/s':>9} {'rollout/s':>10} {'update/s':>9} {'% r/u':<10} "
         f"{'peak RSS':>10} {'GPU peak':>10}"
     )
     sample_rates = {}
-    for arch in archs:
+    for arch, encoder in policies:
         r = run_case(
-            "train", universe="sample", net_arch=arch, timesteps=sample_steps, device=args.device
+            "train",
+            universe="sample",
+            net_arch=arch,
+            ticker_encoder=encoder,
+            timesteps=sample_steps,
+            device=args.device,
         )
-        sample_rates[str(arch)] = r["steps_per_s"]
-        print_train("sample", arch, r)
-    large = run_case(
-        "train",
-        universe=str(LARGE_TICKERS),
-        net_arch=[256, 256],
-        timesteps=large_steps,
-        device=args.device,
-    )
-    print_train("synthetic", [256, 256], large)
+        sample_rates[policy_label(arch, encoder)] = r["steps_per_s"]
+        print_train("sample", policy_label(arch, encoder), r)
+    large_runs = {}
+    for arch, encoder in (default, flat):
+        large_runs[policy_label(arch, encoder)] = large = run_case(
+            "train",
+            universe=str(LARGE_TICKERS),
+            net_arch=arch,
+            ticker_encoder=encoder,
+            timesteps=large_steps,
+            device=args.device,
+        )
+        print_train("synthetic", policy_label(arch, encoder), large)
 
     meets = [a for a, rate in sample_rates.items() if rate >= SAMPLE_TARGET]
     print(
         f"\nsample universe end to end: target >= {SAMPLE_TARGET:,} timesteps/s; "
-        + (f"met by net_arch {', '.join(meets)}" if meets else "met by none of the net_archs")
+        + (f"met by {', '.join(meets)}" if meets else "met by none of the policies")
     )
-    phases = large["rollout_s"] + large["update_s"]
-    print(
-        f"{LARGE_TICKERS} tickers: {100 * large['update_s'] / phases:.0f}% of the time in PPO's "
-        f"update ({large['update_s'] / (large['timesteps'] / rollout):.1f} s per update of "
-        f"{rollout:,} samples x 10 epochs), {100 * large['rollout_s'] / phases:.0f}% collecting "
-        f"rollouts ({large['rollout_s'] / (large['timesteps'] / rollout):.2f} s per rollout)"
-    )
+    for policy, large in large_runs.items():
+        phases = large["rollout_s"] + large["update_s"]
+        updates = large["timesteps"] / rollout
+        print(
+            f"{LARGE_TICKERS} tickers, {policy}: {100 * large['update_s'] / phases:.0f}% of the "
+            f"time in PPO's update ({large['update_s'] / updates:.1f} s per update of "
+            f"{rollout:,} samples x 10 epochs), {100 * large['rollout_s'] / phases:.0f}% "
+            f"collecting rollouts ({large['rollout_s'] / updates:.2f} s per rollout)"
+        )
 
     if args.skip_reference:
         return 0
-    large = str(LARGE_TICKERS)
     rollouts = 1 if args.quick else 2
-    ours = run_case(
-        "rollout", universe=large, env_kind="ours", rollouts=rollouts, device=args.device
-    )
-    ours_sb3 = run_case(
-        "rollout",
-        universe=large,
-        env_kind="ours",
-        rollouts=rollouts,
-        device=args.device,
-        ours_policy=False,
-    )
-    # A reference rollout takes minutes: time one, without a warm-up rollout (its one-time
-    # costs are small next to it). Its steps get slower as the portfolios fill up, so a
-    # rollout shorter than the guide's 128 steps would flatter it.
-    reference = run_case(
-        "rollout",
-        universe=large,
-        env_kind="reference",
-        rollouts=1,
-        device=args.device,
-        ours_policy=False,
-        warm_up=False,
-    )
-    ratio = ours["steps_per_s"] / reference["steps_per_s"]
-    print(
-        f"\nrollout phase at {LARGE_TICKERS} tickers (n_envs 32, VecNormalize, policy "
-        f"[256, 256] on {ours['device']}), timesteps/s:\n"
-        f"  PortfolioVecEnv, as train() runs it      {ours['steps_per_s']:>8,.0f}  "
-        f"(peak RSS {mib(ours['peak_rss'])})\n"
-        f"  PortfolioVecEnv, SB3's default policy    {ours_sb3['steps_per_s']:>8,.0f}\n"
-        f"  reference, SubprocVecEnv x32, SB3 policy {reference['steps_per_s']:>8,.0f}  "
-        f"(peak RSS {mib(reference['peak_rss'])} + workers up to "
-        f"{mib(reference['child_peak_rss'])} each)\n"
-        f"  ratio {ratio:.1f}x (target >= {ROLLOUT_RATIO_TARGET}x)\n"
-        f"  one PortfolioVecEnv rollout step (32 sub-envs), ms: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in ours["breakdown_ms"].items())
-    )
+    for _, encoder in (default, flat):
+        compare_rollouts(encoder, args.device, rollouts)
     return 0
 
 

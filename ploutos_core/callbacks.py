@@ -368,7 +368,7 @@ class PhaseTimer(BaseCallback):
 
 
 SMALL_POLICY_WEIGHTS = 4_000_000
-"""First-layer weights below which a rollout step's tensor operations are too small to share."""
+"""Weights below which a rollout step's tensor operations are too small to share."""
 
 
 def rollout_thread_count(policy: torch.nn.Module, threads: int | None = None) -> int:
@@ -377,13 +377,14 @@ def rollout_thread_count(policy: torch.nn.Module, threads: int | None = None) ->
     A rollout step of a small policy is a few dozen tiny tensor operations. With several OpenMP
     threads each one is a parallel region whose threads must all be scheduled; when other
     processes keep the cores busy, every region waits for a time slice: on 2 busy cores a
-    20-ticker rollout ran 15x slower on 2 threads than on 1 (measured). A large first layer
-    (500 tickers: 43,503 x 256 weights per network, read from memory at every step) is worth
-    sharing: 1.1-1.5x faster on 2 threads, idle or busy (measured).
+    20-ticker rollout ran 15x slower on 2 threads than on 1 (measured). A large policy (500
+    tickers: 43,503 x 256 weights per network, read from memory at every step; 4.6 million
+    weights behind a 16-wide ticker encoder) is worth sharing: 1.1-1.7x faster on 2 threads
+    (measured).
     """
     threads = threads or torch.get_num_threads()
-    first = next((p for p in policy.parameters() if p.dim() == 2), None)
-    return 1 if first is None or first.numel() < SMALL_POLICY_WEIGHTS else threads
+    weights = sum(p.numel() for p in policy.parameters() if p.dim() == 2)
+    return 1 if weights < SMALL_POLICY_WEIGHTS else threads
 
 
 class RolloutThreads(BaseCallback):

@@ -105,7 +105,14 @@ class TrainingConfig(StrictModel):
     ent_coef: float = Field(0.01, ge=0)
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
-    net_arch: list[int] = Field(default_factory=lambda: [256, 256])
+    net_arch: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
+    ticker_encoder: list[int] = Field(
+        default_factory=lambda: [16],
+        description=(
+            "Widths of layers shared by every ticker in front of net_arch, e.g. [16]; "
+            "[] feeds the whole observation to net_arch (a flat MlpPolicy)."
+        ),
+    )
     clip_obs: float = Field(10.0, gt=0)
     checkpoint_freq: int = Field(500_000, ge=1, description="In total timesteps.")
     keep_checkpoints: int = Field(
@@ -114,6 +121,13 @@ class TrainingConfig(StrictModel):
     nan_tolerance: int = Field(5, ge=1, description="NaN/inf detections before training stops.")
     split: SplitConfig = SplitConfig()
     env: EnvConfig = EnvConfig()
+
+    @field_validator("net_arch", "ticker_encoder")
+    @classmethod
+    def _widths(cls, value: list[int]) -> list[int]:
+        if any(width < 1 for width in value):
+            raise ValueError(f"layer widths must be positive, got {value}")
+        return value
 
     @field_validator("lr_schedule")
     @classmethod

@@ -12,16 +12,12 @@ import psutil
 import torch
 
 from ploutos_core.config import TrainingConfig
+from ploutos_core.encoders import PORTFOLIO_VALUES, POSITION_VALUES, observation_size
 from ploutos_core.errors import ResourceLimitError
 
-__all__ = ["MemoryEstimate", "check_memory", "estimate_memory", "gib", "observation_size"]
+__all__ = ["MemoryEstimate", "check_memory", "estimate_memory", "gib"]
 
 GIB = 1024**3
-
-
-def observation_size(n_tickers: int, n_features: int) -> int:
-    """Length of the flat observation: features, position weights, unrealized returns, 3 scalars."""
-    return n_tickers * n_features + 2 * n_tickers + 3
 
 
 @dataclass(frozen=True)
@@ -62,23 +58,32 @@ def estimate_memory(
     - Rollout buffer: SB3 stores observations, actions (one per ticker) and six per-sample
       scalars as float32 for ``n_envs * n_steps`` samples, and the first minibatch pass makes a
       flattened copy of all of them: x2.
-    - Policy: separate actor and critic MLPs (``net_arch`` each); per parameter the weight, its
-      gradient, Adam's two moments and the NaN guard's copy of weight and moments: 7 floats.
-      Plus a minibatch's activations, forward and backward.
+    - Policy: the ticker encoder's shared layers (if any), then separate actor and critic MLPs
+      (``net_arch`` each); per parameter the weight, its gradient, Adam's two moments and the NaN
+      guard's copy of weight and moments: 7 floats. Plus a minibatch's activations, forward and
+      backward.
     - Environment: VecNormalize works in float64 on ``n_envs`` observations (a few copies per
       step), and the environment keeps per-sub-environment state of a few values per ticker.
     """
     obs = observation_size(n_tickers, n_features)
     samples = config.n_envs * config.n_steps
     rollout = 2 * samples * (obs + n_tickers + 6) * 4
-    layers = [obs, *config.net_arch]
-    mlp = sum(a * b + b for a, b in zip(layers, layers[1:], strict=False))
+    encoder = [n_features + POSITION_VALUES, *config.ticker_encoder]
+    encoded = n_tickers * encoder[-1] + PORTFOLIO_VALUES if config.ticker_encoder else obs
+    layers = [encoded, *config.net_arch]
+    mlp = _dense_parameters(layers)
     heads = (config.net_arch[-1] + 1) * (3 * n_tickers + 1)
-    params = 2 * mlp + heads
-    activations = config.batch_size * (obs + 2 * sum(config.net_arch) + 3 * n_tickers) * 4 * 3
+    params = 2 * mlp + heads + _dense_parameters(encoder)
+    codes = n_tickers * sum(config.ticker_encoder)
+    per_sample = obs + codes + 2 * sum(config.net_arch) + 3 * n_tickers
+    activations = config.batch_size * per_sample * 4 * 3
     policy = params * 4 * 7 + activations
     environment = config.n_envs * (obs * 8 * 4 + n_tickers * 8 * 8) + n_dates * 8
     return MemoryEstimate(n_tickers, obs, rollout, policy, environment)
+
+
+def _dense_parameters(widths: list[int]) -> int:
+    return sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
 
 
 def check_memory(

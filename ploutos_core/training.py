@@ -52,6 +52,7 @@ from ploutos_core.callbacks import (
     stats_path_for,
 )
 from ploutos_core.config import TrainingConfig
+from ploutos_core.encoders import TickerEncoder
 from ploutos_core.env import MarketData, PortfolioVecEnv
 from ploutos_core.errors import ConfigError, ManifestError, TrainingError
 from ploutos_core.memory import check_memory, estimate_memory, gib
@@ -67,6 +68,7 @@ __all__ = [
     "build_model",
     "learning_rate_schedule",
     "library_versions",
+    "policy_kwargs",
     "select_device",
     "train",
 ]
@@ -184,6 +186,20 @@ def _ppo_settings(config: TrainingConfig) -> dict[str, Any]:
     }
 
 
+def policy_kwargs(config: TrainingConfig, n_tickers: int, n_features: int) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` of ``MlpPolicy`` for ``config``: its ``net_arch``, behind a
+    :class:`~ploutos_core.encoders.TickerEncoder` when ``config.ticker_encoder`` is set."""
+    kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
+    if config.ticker_encoder:
+        kwargs["features_extractor_class"] = TickerEncoder
+        kwargs["features_extractor_kwargs"] = {
+            "n_tickers": n_tickers,
+            "n_features": n_features,
+            "widths": list(config.ticker_encoder),
+        }
+    return kwargs
+
+
 def build_model(
     config: TrainingConfig,
     env: VecNormalize,
@@ -210,10 +226,11 @@ def build_model(
 def _new_model(
     config: TrainingConfig, env: VecNormalize, device: torch.device, tensorboard_dir: Path
 ) -> PPO:
+    n_tickers, n_features = _universe_shape(env)
     return PPO(
         "MlpPolicy",
         env,
-        policy_kwargs={"net_arch": list(config.net_arch)},
+        policy_kwargs=policy_kwargs(config, n_tickers, n_features),
         tensorboard_log=str(tensorboard_dir),
         seed=config.seed,
         device=device,
@@ -252,7 +269,19 @@ def _load_model(
             f"{resume} has net_arch {saved_arch} but the config says {config.net_arch}; "
             "resume with the config the model was trained with"
         )
+    saved_encoder = model.policy_kwargs.get("features_extractor_kwargs", {}).get("widths", [])
+    if list(saved_encoder) != list(config.ticker_encoder):
+        raise ConfigError(
+            f"{resume} has ticker_encoder {list(saved_encoder)} but the config says "
+            f"{config.ticker_encoder}; resume with the config the model was trained with"
+        )
     return model
+
+
+def _universe_shape(env: VecNormalize) -> tuple[int, int]:
+    """Tickers and features per ticker of the market ``env`` trades."""
+    market = env.unwrapped.market
+    return market.N, len(market.feature_names)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def backtest(
 ) -> dg.MaterializeResult:
     model_dir = Path(trained_model)
     output_dir = storage.backtests_dir / (
-        f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run_id[:8]}"
+        f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run.run_id[:8]}"
     )
     with reported_as_failure():
         tickers = json.loads((model_dir / "manifest.json").read_text())["tickers"]

@@ -49,7 +49,8 @@ def trained_model(
     context: dg.AssetExecutionContext, config: TrainedModelConfig, storage: PloutosStorage
 ) -> dg.Output[str]:
     tickers = _universe(context, storage)
-    model_dir = storage.models_dir / f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run_id[:8]}"
+    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run.run_id[:8]}"
+    model_dir = storage.models_dir / stamp
     with reported_as_failure():
         training_config = to_core(config, TrainingConfig, "trained_model run config")
         market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)

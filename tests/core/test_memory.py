@@ -32,6 +32,17 @@ def test_memory_estimate_grows_with_the_knobs() -> None:
     assert base.rollout_buffer >= 2 * 256 * 43_503 * 4
 
 
+def test_the_ticker_encoder_shrinks_the_policy_estimate() -> None:
+    shape = {"n_tickers": 500, "n_features": 85, "n_dates": 2000}
+    flat = estimate_memory(tiny_config(ticker_encoder=[]), **shape)
+    encoded = estimate_memory(tiny_config(ticker_encoder=[16]), **shape)
+    assert encoded.rollout_buffer == flat.rollout_buffer
+    # First layers: 43,503 x 32 per network flat; 87 x 16 shared, then 8,003 x 32 per network:
+    # 2 x 35,500 x 32 fewer weights, 7 floats each; plus a minibatch's 500 x 16 codes.
+    saved = 2 * 35_500 * 32 * 7 * 4 - (87 * 16 + 16) * 7 * 4 - 128 * 500 * 16 * 4 * 3
+    assert flat.policy - encoded.policy == pytest.approx(saved, rel=1e-3)
+
+
 def test_check_memory_refuses_what_does_not_fit() -> None:
     config = tiny_config()
     estimate = estimate_memory(config, n_tickers=500, n_features=85, n_dates=2000)

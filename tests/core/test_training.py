@@ -14,6 +14,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.distributions import MultiCategoricalDistribution
+from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -25,6 +26,7 @@ from ploutos_core.config import (
     default_config_path,
     load_config,
 )
+from ploutos_core.encoders import TickerEncoder, observation_size
 from ploutos_core.env import MarketData, PortfolioVecEnv
 from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
 from ploutos_core.normalization import Float32VecNormalize
@@ -253,6 +255,19 @@ def test_train_writes_the_model_directory(trained, market: MarketData) -> None:
     assert not list(out.glob(".tmp-*"))
 
 
+def test_the_policy_encodes_each_ticker_or_reads_the_flat_observation(
+    trained, market: MarketData, tmp_path: Path
+) -> None:
+    result, _, config = trained
+    encoded = PPO.load(result.model_path, device="cpu").policy
+    assert isinstance(encoded.features_extractor, TickerEncoder)
+    assert encoded.features_dim == market.N * config.ticker_encoder[-1] + 3
+    flat_config = tiny_config(ticker_encoder=[], total_timesteps=256, checkpoint_freq=10**6)
+    flat = PPO.load(train(flat_config, market, tmp_path / "flat").model_path, device="cpu")
+    assert isinstance(flat.policy.features_extractor, FlattenExtractor)
+    assert flat.policy.features_dim == observation_size(market.N, len(market.feature_names))
+
+
 def test_saved_model_is_a_plain_mlp_policy(trained, market: MarketData) -> None:
     result, _, config = trained
     model = PPO.load(result.model_path, device="cpu")
@@ -367,6 +382,13 @@ def test_resume_continues_the_timestep_count_schedule_and_curves(
     steps = [e.step for e in events.Scalars("train/loss")]
     # The copied curve and the resumed run's points are one run: TensorBoard shows one line.
     assert min(steps) < 600 and max(steps) == resumed.timesteps
+
+
+def test_resume_with_another_ticker_encoder_is_refused(trained, tmp_path: Path) -> None:
+    result, _, config = trained
+    flat = config.model_copy(update={"ticker_encoder": []})
+    with pytest.raises(ConfigError, match=r"ticker_encoder \[16\] but the config says \[\]"):
+        train(flat, tiny_market(), tmp_path / "flat", resume=result.checkpoints[0])
 
 
 def test_resume_on_other_tickers_is_refused(trained, tmp_path: Path) -> None:
