@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import inspect
 import json
 import os
@@ -195,15 +196,25 @@ def time_naive(market: pd.DataFrame, n: int) -> float:
 
 def indicator_costs(frames: list[pd.DataFrame]) -> list[tuple[float, str]]:
     """Mean CPU ms per ticker of each registry call, as the generic loop makes them (a call
-    shared with an earlier row costs nothing; shared sub-calls count for the first caller)."""
+    shared with an earlier row costs nothing; shared sub-calls count for the first caller).
+
+    This thread's CPU time only, after an untimed pass and with the garbage collector paused,
+    so that no one-time load and no other thread's work lands on whichever call is running.
+    """
     costs: dict[str, float] = defaultdict(float)
-    for frame in frames:
-        bars = {c: pd.Series(frame[c].to_numpy(dtype=np.float64)) for c in PRICE_COLUMNS}
-        with sharing():
-            for spec in REGISTRY:
-                start = time.process_time()
-                _call(spec, bars)
-                costs[spec.call] += time.process_time() - start
+    gc.collect()
+    gc.disable()
+    try:
+        for i, frame in enumerate([frames[0], *frames]):
+            bars = {c: pd.Series(frame[c].to_numpy(dtype=np.float64)) for c in PRICE_COLUMNS}
+            with sharing():
+                for spec in REGISTRY:
+                    start = time.thread_time()
+                    _call(spec, bars)
+                    if i:
+                        costs[spec.call] += time.thread_time() - start
+    finally:
+        gc.enable()
     return sorted(((t / len(frames) * 1000, call) for call, t in costs.items()), reverse=True)
 
 

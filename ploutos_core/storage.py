@@ -116,6 +116,38 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_bytes_atomic(path, text.encode())
 
 
+_FLOAT_SCHEMAS: dict[tuple[Any, ...], pa.Schema] = {}
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``pa.Table.from_pandas(frame, preserve_index=True)``, a tenth of the time for a frame of
+    float columns of one dtype with a DatetimeIndex (a feature file).
+
+    pandas-to-Arrow conversion mostly builds pandas' schema metadata, column by column (about
+    4 ms for 85 columns, holding the GIL). For such a frame the schema depends only on the
+    columns, the dtypes and the index, so it is built once from an empty slice and the columns
+    are wrapped without a copy: the same table, the same Parquet bytes (tested).
+    """
+    dtypes = set(frame.dtypes)
+    simple = (
+        isinstance(frame.index, pd.DatetimeIndex)
+        and len(dtypes) == 1
+        and next(iter(dtypes)).kind == "f"
+        and frame.columns.is_unique
+        and all(isinstance(c, str) for c in frame.columns)
+    )
+    if not simple:
+        return pa.Table.from_pandas(frame, preserve_index=True)
+    index = frame.index
+    key = (tuple(frame.columns), str(frame.dtypes.iloc[0]), index.name, str(index.dtype))
+    schema = _FLOAT_SCHEMAS.get(key)
+    if schema is None:
+        schema = _FLOAT_SCHEMAS[key] = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=True)
+    values = frame.to_numpy()
+    columns = [pa.array(values[:, j], from_pandas=True) for j in range(values.shape[1])]
+    return pa.Table.from_arrays([*columns, pa.array(index)], schema=schema)
+
+
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
     """Serialize ``frame`` to Parquet deterministically (same frame, same bytes).
 
@@ -124,7 +156,7 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     usual codec: on the feature files zstd saves a tenth of the space but doubles encode time
     and reads half again slower.
     """
-    table = pa.Table.from_pandas(frame, preserve_index=True)
+    table = _arrow_table(frame)
     encoded = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="snappy", write_statistics=True, use_dictionary=encoded)
