@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from stable_baselines3.common.distributions import MultiCategoricalDistribution
 
@@ -28,3 +29,11 @@ def test_batched_distribution_is_sb3_multicategorical() -> None:
         frequencies = torch.bincount(drawn[:, ticker], minlength=3) / len(drawn)
         expected = torch.softmax(one[0, 3 * ticker : 3 * ticker + 3], dim=0)
         torch.testing.assert_close(frequencies, expected, atol=0.015, rtol=0)
+
+
+def test_sampling_refuses_non_finite_probabilities() -> None:
+    logits = torch.zeros(2, 6)
+    logits[1, 4] = float("nan")
+    distribution = BatchedMultiCategoricalDistribution([3, 3]).proba_distribution(logits)
+    with pytest.raises(RuntimeError, match="NaN or inf"):
+        distribution.sample()
