@@ -2,7 +2,8 @@
 
 Untimed setup: a synthetic market (``make_market``) with random values for the 85 features
 (the backtest's cost does not depend on their values), then a PPO model trained for a few
-thousand timesteps on its training period with the guide's network (``net_arch`` [256, 256]).
+thousand timesteps on its training period with the default policy of ``config/training.yaml``
+(ticker encoder [16], ``net_arch`` [256, 256]).
 Timed: ``run_backtest`` end to end (load the model, statistics and manifest; simulate the
 strategy and the benchmarks; metrics; the equity figure, its thumbnail and the ``top_k`` trade
 figures; writing the files), with its phases, against a 10 s target on a 2-core machine. The
@@ -90,8 +91,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_backtest_") as tmp:
         clock = time.perf_counter()
         result = train(config, market, Path(tmp) / "model")
-        print(f"setup (untimed): trained {result.timesteps} timesteps, net_arch "
-              f"{config.net_arch}, in {time.perf_counter() - clock:.1f} s")
+        print(f"setup (untimed): trained {result.timesteps} timesteps, ticker_encoder "
+              f"{config.ticker_encoder}, net_arch {config.net_arch}, in "
+              f"{time.perf_counter() - clock:.1f} s")
 
         clock = time.perf_counter()
         report = run_backtest(

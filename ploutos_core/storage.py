@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,42 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         _remove_tree(tmp)
         raise
+
+
+STALE_TEMPORARY_S = 3600.0
+"""Age after which a temporary file or directory is a leftover of a killed writer: every write
+through :func:`atomic_path` takes seconds, a backtest's :func:`atomic_dir` a minute or two."""
+
+
+def remove_stale_temporaries(
+    root: str | os.PathLike[str], older_than_s: float = STALE_TEMPORARY_S
+) -> list[Path]:
+    """Remove the temporary files and directories under ``root`` that a killed process left.
+
+    A process killed between creating a temporary name and renaming it (SIGKILL, power loss)
+    cannot clean up after itself; readers never match those names, so they only waste space.
+    Returns what was removed.
+    """
+    cutoff = time.time() - older_than_s
+    removed = []
+    for directory, subdirs, files in os.walk(root):
+        for name in [*files, *subdirs]:
+            path = Path(directory) / name
+            if name.startswith(TMP_PREFIX) and _mtime(path) < cutoff:
+                if path.is_dir():
+                    _remove_tree(path)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+        subdirs[:] = [d for d in subdirs if not d.startswith(TMP_PREFIX)]
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _remove_tree(path: Path) -> None:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from ploutos_core.errors import StorageError
+from ploutos_core.storage import remove_stale_temporaries
 
 
 class OhlcvSource(dg.ConfigurableResource):
@@ -23,6 +24,16 @@ class PloutosStorage(dg.ConfigurableResource):
     """The artifact root ($PLOUTOS_STORAGE) and the layout beneath it."""
 
     root: str = Field(description="Artifact root: a local directory or an fsspec URL.")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Remove what killed runs left half-written (temporary names no reader matches)."""
+        if "://" in self.root or not self.base.is_dir():
+            return
+        removed = remove_stale_temporaries(self.base)
+        if removed and context.log is not None:
+            context.log.info(
+                f"removed {len(removed)} temporary file(s) left by killed runs under {self.root}"
+            )
 
     @property
     def base(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ploutos_core.storage import parquet_bytes, read_parquet, write_parquet_atomic
+from ploutos_core.storage import (
+    TMP_PREFIX,
+    parquet_bytes,
+    read_parquet,
+    remove_stale_temporaries,
+    write_parquet_atomic,
+)
 
 
 def pandas_path_bytes(frame: pd.DataFrame) -> bytes:
@@ -50,3 +58,26 @@ def test_parquet_bytes_equal_the_pandas_path_and_round_trip(make, tmp_path: Path
     assert parquet_bytes(original) == parquet_bytes(original)  # the cached schema is reused
     path = write_parquet_atomic(tmp_path / "x.parquet", original)
     pd.testing.assert_frame_equal(read_parquet(path), original, check_freq=False)
+
+
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    features.mkdir()
+    (features / "AAA.parquet").write_bytes(b"kept")
+    stale_file = features / f"{TMP_PREFIX}BBB.parquet.x1"
+    stale_dir = tmp_path / "backtests" / f"{TMP_PREFIX}20260101-run.x2"
+    fresh_file = features / f"{TMP_PREFIX}CCC.parquet.x3"
+    stale_dir.mkdir(parents=True)
+    (stale_dir / "metrics.json").write_text("{}")
+    stale_file.write_bytes(b"half")
+    fresh_file.write_bytes(b"being written")
+    two_hours_ago = time.time() - 2 * 3600
+    for path in (stale_file, stale_dir / "metrics.json", stale_dir):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    removed = remove_stale_temporaries(tmp_path)
+
+    assert sorted(removed) == sorted([stale_file, stale_dir])
+    assert not stale_file.exists() and not stale_dir.exists()
+    assert fresh_file.exists() and (features / "AAA.parquet").read_bytes() == b"kept"
+    assert remove_stale_temporaries(tmp_path) == []

@@ -27,6 +27,7 @@ from ploutos_core.data import content_hash
 from ploutos_core.features import FEATURE_NAMES
 from ploutos_core.storage import TMP_PREFIX
 from ploutos_pipeline.definitions import build_definitions
+from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.sensors import csv_change_sensor
 from tests.pipeline.conftest import Pipeline, write_market
 from tests.pipeline.servers import BIN, REPO, make_home
@@ -109,14 +110,35 @@ def test_sigkill_while_writing_features_leaves_only_whole_files(tmp_path: Path) 
     _kill_when(process, lambda: any(features_dir.glob("*.parquet")), timeout=300)
 
     _assert_features_readable(features_dir)
+    # Whatever the killed writers left behind, aged past the staleness limit, the next run's
+    # storage resource removes.
+    hours_ago = time.time() - 2 * 3600
+    for path in features_dir.glob(f"{TMP_PREFIX}*"):
+        os.utime(path, (hours_ago, hours_ago))
 
     rerun = subprocess.run(
         command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert _assert_features_readable(features_dir) == sorted(tickers)
+    assert not list(features_dir.glob(f"{TMP_PREFIX}*"))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("features")) == set(tickers)
+
+
+def test_each_run_removes_what_killed_runs_left_behind(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    stale = storage / "features" / f"{TMP_PREFIX}AAA.parquet.abc"
+    fresh = storage / "features" / f"{TMP_PREFIX}BBB.parquet.def"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"a write in progress")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+
+    PloutosStorage(root=str(storage)).setup_for_execution(dg.build_init_resource_context())
+
+    assert not stale.exists() and fresh.exists()
 
 
 # -- 2. SIGKILL while training -----------------------------------------------------------------
