@@ -26,10 +26,23 @@ class PloutosStorage(dg.ConfigurableResource):
     root: str = Field(description="Artifact root: a local directory or an fsspec URL.")
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Remove what killed runs left half-written (temporary names no reader matches)."""
-        if "://" in self.root or not self.base.is_dir():
+        """Remove what killed runs left half-written (temporary names no reader matches) in the
+        artifact directories; the Dagster instance may live under the same root and is not
+        walked."""
+        if "://" in self.root:
             return
-        removed = remove_stale_temporaries(self.base)
+        artifact_dirs = (
+            self.raw_ohlcv_path.parent,
+            self.features_dir,
+            self.models_dir,
+            self.backtests_dir,
+        )
+        removed = [
+            path
+            for directory in artifact_dirs
+            if directory.is_dir()
+            for path in remove_stale_temporaries(directory)
+        ]
         if removed and context.log is not None:
             context.log.info(
                 f"removed {len(removed)} temporary file(s) left by killed runs under {self.root}"

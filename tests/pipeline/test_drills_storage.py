@@ -130,15 +130,19 @@ def test_each_run_removes_what_killed_runs_left_behind(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     stale = storage / "features" / f"{TMP_PREFIX}AAA.parquet.abc"
     fresh = storage / "features" / f"{TMP_PREFIX}BBB.parquet.def"
+    not_ours = storage / "dagster_home" / f"{TMP_PREFIX}instance-file"
     stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"half a file")
-    fresh.write_bytes(b"a write in progress")
+    not_ours.parent.mkdir()
+    for path, content in ((stale, b"half a file"), (fresh, b"a write"), (not_ours, b"x")):
+        path.write_bytes(content)
     hours_ago = time.time() - 2 * 3600
-    os.utime(stale, (hours_ago, hours_ago))
+    for path in (stale, not_ours):
+        os.utime(path, (hours_ago, hours_ago))
 
     PloutosStorage(root=str(storage)).setup_for_execution(dg.build_init_resource_context())
 
     assert not stale.exists() and fresh.exists()
+    assert not_ours.exists()  # only the artifact directories are swept
 
 
 # -- 2. SIGKILL while training -----------------------------------------------------------------
