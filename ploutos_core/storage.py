@@ -182,7 +182,7 @@ def _arrow_table(frame: pd.DataFrame) -> pa.Table:
         schema = _FLOAT_SCHEMAS[key] = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=True)
     values = frame.to_numpy()
     columns = [pa.array(values[:, j], from_pandas=True) for j in range(values.shape[1])]
-    return pa.Table.from_arrays([*columns, pa.array(index)], schema=schema)
+    return pa.Table.from_arrays([*columns, pa.array(index, from_pandas=True)], schema=schema)
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -47,10 +47,23 @@ def frame(dtype: str, *, index_name: str | None = "date", tz: str | None = None,
         lambda: frame("float64", index_name=None),
         lambda: frame("float32", tz="America/New_York"),
         lambda: frame("float32").iloc[:0],
+        lambda: frame("float32").set_axis(
+            pd.DatetimeIndex(["2020-01-01", None, *pd.date_range("2020-01-03", periods=48)]),
+            axis=0,
+        ),
         lambda: frame("float32").assign(ticker="AAA"),
         lambda: frame("float32").astype({"c0": "float64"}),
     ],
-    ids=["features", "row-major", "float64-unnamed", "tz-aware", "empty", "mixed", "two-dtypes"],
+    ids=[
+        "features",
+        "row-major",
+        "float64-unnamed",
+        "tz-aware",
+        "empty",
+        "missing-date",
+        "mixed",
+        "two-dtypes",
+    ],
 )
 def test_parquet_bytes_equal_the_pandas_path_and_round_trip(make, tmp_path: Path) -> None:
     original = make()
