@@ -18,16 +18,9 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-__all__ = ["PORTFOLIO_VALUES", "POSITION_VALUES", "TickerEncoder", "observation_size"]
+from ploutos_core.env.core import PORTFOLIO_VALUES, POSITION_VALUES, observation_size
 
-POSITION_VALUES = 2  # per ticker: position weight, unrealized return
-PORTFOLIO_VALUES = 3  # cash weight, return since start, drawdown
-
-
-def observation_size(n_tickers: int, n_features: int) -> int:
-    """Length of an observation: every ticker's features, then its position values, then the
-    portfolio's (the layout of :meth:`ploutos_core.env.core.PortfolioCore.observe`)."""
-    return n_tickers * (n_features + POSITION_VALUES) + PORTFOLIO_VALUES
+__all__ = ["TickerEncoder"]
 
 
 class TickerEncoder(BaseFeaturesExtractor):
@@ -36,7 +29,7 @@ class TickerEncoder(BaseFeaturesExtractor):
     Parameters
     ----------
     observation_space:
-        The environment's, of length :func:`observation_size` ``(n_tickers, n_features)``.
+        The environment's, of length ``observation_size(n_tickers, n_features)``.
     n_tickers, n_features:
         The universe the observation describes.
     widths:

@@ -12,7 +12,7 @@ import psutil
 import torch
 
 from ploutos_core.config import TrainingConfig
-from ploutos_core.encoders import PORTFOLIO_VALUES, POSITION_VALUES, observation_size
+from ploutos_core.env.core import PORTFOLIO_VALUES, POSITION_VALUES, observation_size
 from ploutos_core.errors import ResourceLimitError
 
 __all__ = ["MemoryEstimate", "check_memory", "estimate_memory", "gib"]

@@ -54,6 +54,14 @@ BARS_PER_YEAR = 252
 HOLD, BUY, SELL = 0, 1, 2
 _TINY = np.finfo(np.float64).tiny
 MIN_ORDER_FRACTION = 1e-6
+POSITION_VALUES = 2  # per ticker, after all tickers' features: position weight, unrealized return
+PORTFOLIO_VALUES = 3  # at the end: cash weight, return since the episode start, drawdown
+
+
+def observation_size(n_tickers: int, n_features: int) -> int:
+    """Length of an observation (:meth:`PortfolioCore.observe`): every ticker's features, then
+    the position values of every ticker, then the portfolio values."""
+    return n_tickers * (n_features + POSITION_VALUES) + PORTFOLIO_VALUES
 """Buys smaller than this fraction of the initial cash are dropped: once the cash is spent, what
 is left is rounding dust, and orders of dust would open meaningless positions."""
 
@@ -125,7 +133,7 @@ class PortfolioCore:
         self.n_envs = n_envs
         self.run_to_end = run_to_end
         T, N, F = market.T, market.N, market.F
-        self.obs_size = N * F + 2 * N + 3
+        self.obs_size = observation_size(N, F)
         self.flat_features = market.features.reshape(T, N * F)
         tradable = market.tradable
         ever = tradable.any(axis=0)

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ploutos_core.config import EnvConfig
-from ploutos_core.encoders import TickerEncoder, observation_size
+from ploutos_core.encoders import TickerEncoder
 from ploutos_core.env import MarketData, PortfolioVecEnv
+from ploutos_core.env.core import observation_size
 from tests.markets import random_feature_market
 
 FEATURES = ("f0", "f1", "f2", "f3")

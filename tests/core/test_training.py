@@ -26,8 +26,9 @@ from ploutos_core.config import (
     default_config_path,
     load_config,
 )
-from ploutos_core.encoders import TickerEncoder, observation_size
+from ploutos_core.encoders import TickerEncoder
 from ploutos_core.env import MarketData, PortfolioVecEnv
+from ploutos_core.env.core import observation_size
 from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
 from ploutos_core.normalization import Float32VecNormalize
 from ploutos_core.policies import BatchedMultiCategoricalDistribution
