@@ -50,7 +50,13 @@ from ploutos_core.features import (
     compute_features,
     compute_features_many,
 )
-from ploutos_core.features.compute import PRICE_COLUMNS, _call, _resolve, _transform
+from ploutos_core.features.compute import (
+    PRICE_COLUMNS,
+    _call,
+    _resolve,
+    _transform,
+    as_columns,
+)
 from ploutos_core.features.memo import sharing
 from ploutos_core.sample_data import make_market
 from ploutos_pipeline.partitions import ticker_partitions
@@ -65,6 +71,10 @@ TARGET_BACKFILL_RATIO = 1.3
 NAIVE_FUNCTIONS = {
     "custom.aroon": ta.aroon,
     "custom.adx": ta.adx,
+    "custom.macd": ta.macd,
+    "custom.stochrsi": ta.stochrsi,
+    "custom.kc": ta.kc,
+    "custom.atr": ta.atr,
     "custom.uo": ta.uo,
     "custom.cci": ta.cci,
     "custom.body_ratio": ta.bop,
@@ -180,7 +190,7 @@ def naive_features(rows: pd.DataFrame) -> pd.DataFrame:
         if "talib" in inspect.signature(fn).parameters:
             kwargs["talib"] = False
         result = fn(*(bars[c] for c in spec.inputs or required), **kwargs)
-        columns[spec.name] = _transform(spec, result, bars["close"].to_numpy())
+        columns[spec.name] = _transform(spec, as_columns(result), bars["close"].to_numpy())
     frame = pd.DataFrame(columns, index=rows["date"].to_numpy())
     return frame.iloc[WARMUP_BARS:].astype(np.float32)
 

@@ -71,21 +71,25 @@ def _call(spec: FeatureSpec, bars: Mapping[str, pd.Series]) -> pd.Series | pd.Da
     return result
 
 
-def _column(result: pd.Series | pd.DataFrame, column: str | None) -> np.ndarray:
-    values = result if column is None else result[column]
-    return values.to_numpy(dtype=np.float64)
+Columns = Mapping[str | None, np.ndarray]
 
 
-def _transform(
-    spec: FeatureSpec, result: pd.Series | pd.DataFrame, close: np.ndarray
-) -> np.ndarray:
+def as_columns(result: pd.Series | pd.DataFrame) -> Columns:
+    """An indicator's output as float64 arrays: ``{None: values}`` for a Series, column name ->
+    values for a DataFrame (one conversion for all its columns, not a lookup per feature)."""
+    if isinstance(result, pd.Series):
+        return {None: result.to_numpy(dtype=np.float64)}
+    return dict(zip(result.columns, result.to_numpy(dtype=np.float64).T, strict=True))
+
+
+def _transform(spec: FeatureSpec, columns: Columns, close: np.ndarray) -> np.ndarray:
     """Apply ``spec.transform`` (documented in ``registry.TRANSFORMS``) to the indicator output."""
     kind = spec.transform
     if kind == "position":
         lower_col, upper_col = spec.output
-        lower, upper = _column(result, lower_col), _column(result, upper_col)
+        lower, upper = columns[lower_col], columns[upper_col]
         return safe_divide(close - lower, upper - lower)
-    x = _column(result, spec.output)
+    x = columns[spec.output]
     if kind == "value":
         return x
     if kind == "pct_of_close":
@@ -117,7 +121,7 @@ def feature_matrix(values: np.ndarray) -> np.ndarray:
     out = np.empty((values.shape[1], len(REGISTRY)), order="F")
     with sharing():
         for j, spec in enumerate(REGISTRY):
-            out[:, j] = _transform(spec, _call(spec, bars), close)
+            out[:, j] = _transform(spec, shared(as_columns, _call(spec, bars)), close)
     return out
 
 

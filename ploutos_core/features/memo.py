@@ -18,7 +18,7 @@ import pandas as pd
 
 Result = pd.Series | pd.DataFrame
 
-_MEMO: ContextVar[dict[tuple, tuple[tuple[pd.Series, ...], Result]] | None] = ContextVar(
+_MEMO: ContextVar[dict[tuple, tuple[tuple[Result, ...], Any]] | None] = ContextVar(
     "ploutos_indicator_memo", default=None
 )
 
@@ -33,7 +33,7 @@ def sharing() -> Iterator[None]:
         _MEMO.reset(token)
 
 
-def shared(fn: Callable[..., Result], *series: pd.Series, **params: Any) -> Result:
+def shared(fn: Callable[..., Any], *series: Result, **params: Any) -> Any:
     """``fn(*series, **params)``, computed once per :func:`sharing` block.
 
     Inputs are matched by identity; the memo keeps them alive, so an id is never reused by

@@ -24,7 +24,13 @@ from ploutos_core.features import (
     docs,
     feature_dates,
 )
-from ploutos_core.features.compute import PRICE_COLUMNS, _call, _transform, feature_matrix
+from ploutos_core.features.compute import (
+    PRICE_COLUMNS,
+    _call,
+    _transform,
+    as_columns,
+    feature_matrix,
+)
 from ploutos_core.features.registry import TRANSFORMS
 from ploutos_core.sample_data import make_market
 from ploutos_core.storage import parquet_bytes
@@ -75,12 +81,12 @@ def test_issue_indicators_are_all_present() -> None:
     calls = {spec.func for spec in REGISTRY}
     # fmt: off
     required = {
-        "ta.rsi", "ta.roc", "custom.momentum_atr", "ta.stoch", "ta.stochrsi", "ta.willr",
-        "custom.cci", "ta.tsi", "custom.uo", "ta.ppo", "ta.macd", "custom.adx", "custom.aroon",
-        "ta.sma", "ta.ema", "custom.ma_slope", "ta.bbands", "ta.atr", "ta.kc", "ta.donchian",
-        "custom.realized_vol", "custom.obv_trend", "ta.mfi", "ta.cmf", "custom.ad_zscore",
-        "custom.volume_ratio", "ta.zscore", "ta.log_return", "custom.body_ratio", "custom.gap",
-        "ta.cdl_doji", "custom.engulfing",
+        "ta.rsi", "ta.roc", "custom.momentum_atr", "ta.stoch", "custom.stochrsi", "ta.willr",
+        "custom.cci", "ta.tsi", "custom.uo", "ta.ppo", "custom.macd", "custom.adx", "custom.aroon",
+        "ta.sma", "ta.ema", "custom.ma_slope", "ta.bbands", "custom.atr", "custom.kc",
+        "ta.donchian", "custom.realized_vol", "custom.obv_trend", "ta.mfi", "ta.cmf",
+        "custom.ad_zscore", "custom.volume_ratio", "ta.zscore", "ta.log_return",
+        "custom.body_ratio", "custom.gap", "ta.cdl_doji", "custom.engulfing",
     }
     # fmt: on
     assert required <= calls
@@ -200,7 +206,7 @@ def test_shared_calls_change_nothing(one: pd.DataFrame) -> None:
     together = feature_matrix(values)
     bars = {c: pd.Series(values[i]) for i, c in enumerate(PRICE_COLUMNS)}
     for j, spec in enumerate(REGISTRY):
-        alone = _transform(spec, _call(spec, bars), values[3])
+        alone = _transform(spec, as_columns(_call(spec, bars)), values[3])
         np.testing.assert_array_equal(alone, together[:, j], err_msg=spec.name)
 
 
@@ -307,8 +313,47 @@ def test_pandas_ta_cci_is_still_broken(one: pd.DataFrame) -> None:
             lambda b: ta.uo(b["high"], b["low"], b["close"], talib=False).to_frame("UO"),
             ["UO"],
         ),
+        (
+            lambda b: custom.macd(b["close"], fast=12, slow=26, signal=9),
+            lambda b: ta.macd(b["close"], fast=12, slow=26, signal=9, talib=False),
+            ["MACD_12_26_9", "MACDh_12_26_9", "MACDs_12_26_9"],
+        ),
+        (
+            lambda b: custom.stochrsi(b["close"], length=14, rsi_length=14, k=3, d=3),
+            lambda b: ta.stochrsi(b["close"], length=14, rsi_length=14, k=3, d=3, talib=False),
+            ["STOCHRSIk_14_14_3_3", "STOCHRSId_14_14_3_3"],
+        ),
+        (
+            lambda b: custom.kc(b["high"], b["low"], b["close"], length=20, scalar=2),
+            lambda b: ta.kc(b["high"], b["low"], b["close"], length=20, scalar=2, talib=False),
+            ["KCLe_20_2", "KCBe_20_2", "KCUe_20_2"],
+        ),
+        (
+            lambda b: custom.atr(b["high"], b["low"], b["close"], length=14).to_frame("ATR"),
+            lambda b: ta.atr(b["high"], b["low"], b["close"], length=14, talib=False).to_frame(
+                "ATR"
+            ),
+            ["ATR"],
+        ),
+        (
+            lambda b: custom.atr(b["high"], b["low"], b["close"], prenan=True).to_frame("ATR"),
+            lambda b: ta.atr(b["high"], b["low"], b["close"], prenan=True, talib=False).to_frame(
+                "ATR"
+            ),
+            ["ATR"],
+        ),
+        (
+            lambda b: custom.adosc_volume(
+                b["high"], b["low"], b["close"], b["volume"], fast=3, slow=10, length=20
+            ).to_frame("ADOSC"),
+            lambda b: (
+                ta.adosc(b["high"], b["low"], b["close"], b["volume"], fast=3, slow=10, talib=False)
+                / ta.sma(b["volume"], length=20, talib=False)
+            ).to_frame("ADOSC"),
+            ["ADOSC"],
+        ),
     ],
-    ids=["aroon", "adx", "uo"],
+    ids=["aroon", "adx", "uo", "macd", "stochrsi", "kc", "atr", "atr_prenan", "adosc"],
 )
 def test_fast_equivalents_equal_pandas_ta(one: pd.DataFrame, ours, theirs, columns) -> None:
     bars = {c: one[c].reset_index(drop=True) for c in PRICE_COLUMNS}
