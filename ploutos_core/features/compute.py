@@ -3,19 +3,16 @@
 :func:`compute_features` handles one ticker: each registry row's call is made through the
 per-ticker memo (:mod:`~ploutos_core.features.memo`), so an indicator several rows read is computed
 once. :func:`compute_features_many` splits a long frame by ticker and spreads the tickers over
-worker processes, sending each task only the NumPy arrays of its tickers and receiving float32
-matrices back.
+worker processes (:mod:`~ploutos_core.features.parallel`), sending each task only the NumPy arrays
+of its tickers and receiving float32 matrices back.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import math
-import multiprocessing
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -26,6 +23,7 @@ from ploutos_core.errors import DataError
 from ploutos_core.features import custom
 from ploutos_core.features.custom import safe_divide
 from ploutos_core.features.memo import shared, sharing
+from ploutos_core.features.parallel import compute_in_workers
 from ploutos_core.features.registry import FEATURE_NAMES, REGISTRY, WARMUP_BARS, FeatureSpec
 
 # pandas-ta's indicators call each other without forwarding talib=False (stochrsi -> rsi,
@@ -42,7 +40,6 @@ _ARGUMENT_COLUMN = {
     "volume": "volume",
 }
 _MODULES = {"ta": ta, "custom": custom}
-TASKS_PER_WORKER = 16  # small tasks: little idle time at the end, little pickling overhead
 
 
 @functools.cache
@@ -213,14 +210,12 @@ def compute_features(ohlcv: pd.DataFrame) -> pd.DataFrame:
     return _feature_frame(finish(feature_matrix(values)), dates)
 
 
-def _compute_chunk(chunk: list[np.ndarray]) -> list[np.ndarray]:
-    """Worker task: finished float32 feature matrices of several tickers' ``[5, n]`` arrays."""
-    return [
-        finish(feature_matrix(values))
-        if values.shape[1] > WARMUP_BARS
-        else np.empty((0, len(FEATURE_NAMES)), np.float32)
-        for values in chunk
-    ]
+def finished_matrix(values: np.ndarray) -> np.ndarray:
+    """One ticker's finished float32 feature matrix from its float64 ``[5, n]`` OHLCV array
+    (no rows when ``n`` is at most the warm-up)."""
+    if values.shape[1] <= WARMUP_BARS:
+        return np.empty((0, len(FEATURE_NAMES)), np.float32)
+    return finish(feature_matrix(values))
 
 
 def _split_by_ticker(ohlcv: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -234,31 +229,6 @@ def _split_by_ticker(ohlcv: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndar
         str(ticker): (dates[lo:hi], np.ascontiguousarray(values[:, lo:hi]))
         for ticker, lo, hi in zip(tickers, bounds[:-1], bounds[1:], strict=True)
     }
-
-
-def _executor(workers: int) -> ProcessPoolExecutor:
-    # forkserver, not fork: the caller may be a multi-threaded Dagster step, where fork can
-    # deadlock. The server imports the preload module once (pandas-ta and its numba kernels), so
-    # each worker forked from it starts ready.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ploutos_core.features.preload"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-def _run_chunks(chunks: list[list[np.ndarray]], workers: int) -> list[list[np.ndarray]]:
-    """Results of :func:`_compute_chunk` for every chunk, in order, computed by ``workers``
-    processes.
-
-    This process only waits: computing here too, while the workers start, made a 500-ticker run
-    10-15% slower on 2 cores (a third compute process, and a GIL shared with the thread that
-    receives the results).
-    """
-    pool = _executor(workers)
-    try:
-        futures = [pool.submit(_compute_chunk, chunk) for chunk in chunks]
-        return [future.result() for future in futures]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def feature_dates(ohlcv: pd.DataFrame) -> dict[str, pd.DatetimeIndex]:
@@ -289,9 +259,10 @@ def compute_features_many(
 
     Notes
     -----
-    Workers are forked from a forkserver (safe in a multi-threaded caller), which, like ``spawn``,
-    imports the calling script as ``__mp_main__``: a script calling this with ``workers > 1`` needs
-    the ``if __name__ == "__main__":`` guard.
+    Workers are forked from a forkserver (safe in a multi-threaded caller; see
+    :mod:`~ploutos_core.features.parallel`), which, like ``spawn``, imports the calling script as
+    ``__mp_main__``: a script calling this with ``workers > 1`` needs the
+    ``if __name__ == "__main__":`` guard.
     """
     _check_columns(ohlcv, ("date", "ticker", *PRICE_COLUMNS))
     per_ticker = _split_by_ticker(ohlcv)
@@ -300,11 +271,9 @@ def compute_features_many(
     arrays = [values for _, values in per_ticker.values()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(arrays)))
     if workers == 1:
-        matrices = _compute_chunk(arrays)
+        matrices = [finished_matrix(values) for values in arrays]
     else:
-        size = math.ceil(len(arrays) / (workers * TASKS_PER_WORKER))
-        chunks = [arrays[i : i + size] for i in range(0, len(arrays), size)]
-        matrices = [m for result in _run_chunks(chunks, workers) for m in result]
+        matrices = compute_in_workers(finished_matrix, arrays, workers)
     return {
         ticker: _feature_frame(matrix, dates) if len(matrix) else _empty_frame(dates)
         for (ticker, (dates, _)), matrix in zip(per_ticker.items(), matrices, strict=True)

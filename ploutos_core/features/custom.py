@@ -1,4 +1,4 @@
-"""Our own indicator functions, for what pandas-ta lacks or gets wrong.
+"""Our own indicator functions: for what pandas-ta lacks, gets wrong, or computes twice.
 
 Each one takes the OHLCV series it needs under pandas-ta's argument names (``open_``, ``high``,
 ``low``, ``close``, ``volume``) plus keyword parameters, and returns a Series (or a DataFrame with

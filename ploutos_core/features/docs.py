@@ -63,7 +63,9 @@ column (`x`):
 pandas-ta indicators, plus the few indicators pandas-ta lacks or gets wrong in this version
 (`cci`: pandas-ta computes `tp - sma / (c * mad)`; `body_ratio`: `ta.bop` reads a flat bar as a
 full bullish body; `aroon`, `adx`, `uo`: identical to pandas-ta's, tested equal, without its
-Python-level row loops).
+Python-level row loops; `atr`, `macd`, `stochrsi`, `kc` and the oscillator in `adosc_volume`:
+identical to pandas-ta's, tested equal, built from the same pandas-ta calls but reusing the true
+range, EMAs, RSI and A/D line other features of the ticker already computed).
 """
 
 
