@@ -63,7 +63,7 @@ def features_valid(
     context: dg.AssetCheckExecutionContext, storage: PloutosStorage
 ) -> dg.AssetCheckResult:
     def violations(ticker: str) -> list[str]:
-        frame = read_parquet(storage.feature_path(ticker))
+        frame = read_parquet(storage.feature_path(ticker), use_threads=False)
         found = invariants.feature_frame_violations(frame, FEATURE_NAMES)
         return [f"{ticker}: {problem}" for problem in found]
 
