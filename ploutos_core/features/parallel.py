@@ -76,9 +76,13 @@ def _submit_chunks(
     size: int,
 ) -> list[tuple[range, Future[list[np.ndarray]]]]:
     submitted = []
-    while (taken := claims.take_front(size)) is not None:
-        chunk = [arrays[i] for i in taken]
-        submitted.append((taken, pool.submit(_compute_all, compute, chunk)))
+    try:
+        while (taken := claims.take_front(size)) is not None:
+            chunk = [arrays[i] for i in taken]
+            submitted.append((taken, pool.submit(_compute_all, compute, chunk)))
+    except BaseException:
+        claims.close()  # the pool cannot start: this process need not compute the rest first
+        raise
     return submitted
 
 
