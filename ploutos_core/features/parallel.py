@@ -15,6 +15,7 @@ Computing here for the whole run instead, a third compute process beside the two
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import threading
@@ -51,10 +52,16 @@ class _Claims:
             self._back -= 1
             return self._back
 
-    def close(self) -> None:
-        """Hand out nothing more."""
-        with self._lock:
-            self._back = self._front
+    @contextlib.contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Hand out nothing more once the block raises: when either side fails, the other
+        stops taking work instead of finishing it all before the error surfaces."""
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._back = self._front
+            raise
 
 
 def _compute_all(compute: Compute, chunk: list[np.ndarray]) -> list[np.ndarray]:
@@ -76,25 +83,19 @@ def _submit_chunks(
     size: int,
 ) -> list[tuple[range, Future[list[np.ndarray]]]]:
     submitted = []
-    try:
+    with claims.closed_on_error():
         while (taken := claims.take_front(size)) is not None:
             chunk = [arrays[i] for i in taken]
             submitted.append((taken, pool.submit(_compute_all, compute, chunk)))
-    except BaseException:
-        claims.close()  # the pool cannot start: this process need not compute the rest first
-        raise
     return submitted
 
 
 def _local_results(
     compute: Compute, arrays: list[np.ndarray], claims: _Claims
 ) -> Iterator[tuple[int, np.ndarray]]:
-    try:
+    with claims.closed_on_error():
         while (i := claims.take_last()) is not None:
             yield i, compute(arrays[i])
-    except BaseException:
-        claims.close()
-        raise
 
 
 def compute_in_workers(

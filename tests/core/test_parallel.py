@@ -34,11 +34,12 @@ def test_claims_hand_out_every_index_once_from_both_ends() -> None:
     assert sorted(i for out in taken for i in out) == list(range(1000))
 
 
-def test_closed_claims_hand_out_nothing() -> None:
+def test_claims_hand_out_nothing_after_an_error() -> None:
     claims = _Claims(10)
     assert claims.take_front(3) == range(0, 3)
     assert claims.take_last() == 9
-    claims.close()
+    with pytest.raises(RuntimeError), claims.closed_on_error():
+        raise RuntimeError("the pool cannot start")
     assert claims.take_front(3) is None
     assert claims.take_last() is None
 
