@@ -67,7 +67,7 @@ features-doc: $(STAMP)
 	$(PY) -m ploutos_core.features.docs --write docs/FEATURES.md
 
 sample-data: $(STAMP)
-	$(PY) -m ploutos_core.sample_data --output data/sample_ohlcv.csv
+	$(PY) -m ploutos_core.data.sample --output data/sample_ohlcv.csv
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py

@@ -34,9 +34,9 @@ SEED = 17
 
 
 def synthetic_market(n_tickers: int, n_days: int):
-    from ploutos_core.env import build_market
+    from ploutos_core.data.sample import make_market
     from ploutos_core.features import FEATURE_NAMES
-    from ploutos_core.sample_data import make_market
+    from ploutos_core.market import build_market
 
     ohlcv = make_market(n_tickers, n_days, seed=SEED)
     rng = np.random.default_rng(SEED)

@@ -7,7 +7,7 @@ float32 features, random actions):
 - the memory of the shared arrays;
 - env-steps per second (one env-step = one bar of one sub-environment) of ``PortfolioVecEnv``
   with 32 sub-envs, without and with ``VecNormalize``;
-- the same for the reference environment (``benchmarks/reference_env.py``: one gymnasium env
+- the same for the reference environment (``tests/support/reference_env.py``: one gymnasium env
   per portfolio, Python loops over tickers) through ``DummyVecEnv`` and ``SubprocVecEnv``;
 - the ratios and the peak RSS.
 
@@ -32,15 +32,15 @@ import pandas as pd
 import psutil
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from reference_env import ReferencePortfolioEnv, ticker_series  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ploutos_core.config import EnvConfig  # noqa: E402
-from ploutos_core.env import MarketData, PortfolioVecEnv, load_market  # noqa: E402
+from ploutos_core.data.sample import make_market
+from ploutos_core.env import PortfolioVecEnv
 from ploutos_core.features import FEATURE_NAMES  # noqa: E402
-from ploutos_core.sample_data import make_market  # noqa: E402
+from ploutos_core.market import MarketData, load_market
 from ploutos_core.storage import write_parquet_atomic  # noqa: E402
+from tests.support.reference_env import ReferencePortfolioEnv, ticker_series  # noqa: E402
 
 GIB = 1024**3
 ACTION_POOL = 64

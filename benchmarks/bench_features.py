@@ -43,6 +43,7 @@ import pandas as pd
 import pandas_ta as ta
 import psutil
 
+from ploutos_core.data.sample import make_market
 from ploutos_core.features import (
     FEATURE_NAMES,
     REGISTRY,
@@ -58,7 +59,6 @@ from ploutos_core.features.compute import (
     as_columns,
 )
 from ploutos_core.features.memo import sharing
-from ploutos_core.sample_data import make_market
 from ploutos_pipeline.partitions import ticker_partitions
 
 SEED = 11

@@ -47,8 +47,8 @@ ROLLOUT_RATIO_TARGET = 10
 
 def sample_market():
     from ploutos_core.data import load_ohlcv
-    from ploutos_core.env import build_market
     from ploutos_core.features import compute_features_many
+    from ploutos_core.market import build_market
 
     ohlcv = load_ohlcv(SAMPLE_CSV)
     return build_market(compute_features_many(ohlcv), ohlcv)
@@ -58,9 +58,9 @@ def synthetic_market(n_tickers: int, n_days: int = LARGE_DAYS, seed: int = 0):
     import numpy as np
     import pandas as pd
 
-    from ploutos_core.env import build_market
+    from ploutos_core.data.sample import make_market
     from ploutos_core.features import FEATURE_NAMES, WARMUP_BARS
-    from ploutos_core.sample_data import make_market
+    from ploutos_core.market import build_market
 
     ohlcv = make_market(n_tickers, n_days, seed=seed)
     rng = np.random.default_rng(seed)
@@ -215,9 +215,12 @@ def time_rollouts(
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from ploutos_core.callbacks import rollout_thread_count
-    from ploutos_core.normalization import Float32VecNormalize
-    from ploutos_core.policies import distribution_checks_off, use_batched_distribution
+    from ploutos_core.training.callbacks import rollout_thread_count
+    from ploutos_core.training.distributions import (
+        distribution_checks_off,
+        use_batched_distribution,
+    )
+    from ploutos_core.training.normalization import Float32VecNormalize
 
     normalize = Float32VecNormalize if ours else VecNormalize
     env = normalize(venv, clip_obs=config.clip_obs, clip_reward=config.clip_obs, gamma=config.gamma)
@@ -255,8 +258,8 @@ def reference_vec_env(market, config):
 
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from reference_env import ReferencePortfolioEnv, ticker_series
+    sys.path.insert(0, str(ROOT))
+    from tests.support.reference_env import ReferencePortfolioEnv, ticker_series
 
     series = ticker_series(market)
     factories = [
@@ -277,7 +280,7 @@ def case_rollout(
 ) -> dict:
     """The rollout phase alone, on our ``PortfolioVecEnv`` or on the reference environment."""
     from ploutos_core.env import PortfolioVecEnv
-    from ploutos_core.split import split_periods
+    from ploutos_core.market.split import split_periods
     from ploutos_core.training import policy_kwargs, select_device
 
     device = str(select_device(device))

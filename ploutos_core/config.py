@@ -14,8 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ploutos_core.errors import ConfigError
+from ploutos_core.paths import PROJECT_ROOT
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = PROJECT_ROOT / "config"
 
 
 class StrictModel(BaseModel):

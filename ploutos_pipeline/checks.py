@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
-from ploutos_core import invariants
+from ploutos_core.data import invariants
 from ploutos_core.features import FEATURE_NAMES
+from ploutos_core.features.invariants import feature_frame_violations
 from ploutos_core.storage import read_parquet
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.raw import raw_ohlcv
@@ -64,7 +65,7 @@ def features_valid(
 ) -> dg.AssetCheckResult:
     def violations(ticker: str) -> list[str]:
         frame = read_parquet(storage.feature_path(ticker), use_threads=False)
-        found = invariants.feature_frame_violations(frame, FEATURE_NAMES)
+        found = feature_frame_violations(frame, FEATURE_NAMES)
         return [f"{ticker}: {problem}" for problem in found]
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:

@@ -10,8 +10,8 @@ started by new data: that stays the weekly schedule's or a person's decision.
 import dagster as dg
 
 from ploutos_core.data import content_hash
+from ploutos_core.data.lineage import contiguous_ranges
 from ploutos_core.errors import DataError
-from ploutos_core.lineage import contiguous_ranges
 from ploutos_pipeline.assets.raw import raw_ohlcv, raw_ohlcv_csv
 from ploutos_pipeline.jobs import features_job, raw_ohlcv_job
 from ploutos_pipeline.partitions import ticker_partitions

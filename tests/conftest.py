@@ -11,12 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ploutos_core.sample_data import make_market
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from ploutos_core.data.sample import make_market
+from ploutos_core.paths import PROJECT_ROOT
 
 # Set before any test module imports pandas-ta (numba) or matplotlib.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / "storage" / "numba_cache"))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(PROJECT_ROOT / "storage" / "numba_cache"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 WriteCsv = Callable[..., Path]

@@ -1,22 +1,16 @@
-"""The trading environment: shared market arrays, one vectorized core, two faces (SB3, gymnasium).
+"""The trading environment: one vectorized core over shared market arrays, two faces (SB3,
+gymnasium).
 
-- :class:`MarketData`, :func:`build_market`, :func:`load_market` (:mod:`.market`)
 - :class:`PortfolioCore`, the rules of execution, observation and episodes (:mod:`.core`)
+- the Differential Sharpe Ratio reward (:mod:`.rewards`)
 - :class:`PortfolioVecEnv`, a Stable-Baselines3 ``VecEnv`` (:mod:`.vec_env`)
 - :class:`PortfolioEnv`, a gymnasium ``Env`` (:mod:`.gym_env`)
+
+The market arrays themselves are :class:`ploutos_core.market.MarketData`.
 """
 
-from ploutos_core.env.core import PortfolioCore, StepResult
+from ploutos_core.env.core import Policy, PortfolioCore, StepResult
 from ploutos_core.env.gym_env import PortfolioEnv
-from ploutos_core.env.market import MarketData, build_market, load_market
 from ploutos_core.env.vec_env import PortfolioVecEnv
 
-__all__ = [
-    "MarketData",
-    "PortfolioCore",
-    "PortfolioEnv",
-    "PortfolioVecEnv",
-    "StepResult",
-    "build_market",
-    "load_market",
-]
+__all__ = ["Policy", "PortfolioCore", "PortfolioEnv", "PortfolioVecEnv", "StepResult"]

@@ -23,7 +23,7 @@ Execution of the actions decided on bar ``t`` (its observation uses data up to b
 6. Equity is marked at ``close[t+1]`` (forward-filled over missing days):
    ``equity = cash + sum(shares * close[t+1])``.
 7. Reward: Differential Sharpe Ratio of ``R = equity[t+1] / equity[t] - 1`` minus the optional
-   drawdown and turnover penalties, clipped (:mod:`ploutos_core.rewards`).
+   drawdown and turnover penalties, clipped (:mod:`ploutos_core.env.rewards`).
 
 Observation at bar ``t`` (flat float32, ``N * F + 2 * N + 3``): the features of every ticker
 (ticker-major), the position weights ``shares * close[t] / equity``, the unrealized returns
@@ -41,17 +41,21 @@ and terminate when equity falls below ``min_equity_fraction`` of the starting ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ploutos_core.config import EnvConfig
-from ploutos_core.env.market import MarketData, _as_datetime64, _day
+from ploutos_core.env.rewards import DifferentialSharpe, shaped_reward
 from ploutos_core.errors import ConfigError, DataError
-from ploutos_core.rewards import DifferentialSharpe, shaped_reward
+from ploutos_core.market import MarketData
+from ploutos_core.market.dates import as_datetime64, iso_day
 
 BARS_PER_YEAR = 252
 HOLD, BUY, SELL = 0, 1, 2
+Policy = Callable[[np.ndarray], np.ndarray]
+"""Observations ``float32 [1, obs_size]`` -> actions ``[1, n_tickers]`` (0 hold, 1 buy, 2 sell)."""
 _TINY = np.finfo(np.float64).tiny
 MIN_ORDER_FRACTION = 1e-6
 POSITION_VALUES = 2  # per ticker, after all tickers' features: position weight, unrealized return
@@ -183,11 +187,11 @@ class PortfolioCore:
                 "give the environment a longer period or tickers with features in it"
             )
         if start_date is not None:
-            first = np.searchsorted(market.dates[candidates], _as_datetime64(start_date))
+            first = np.searchsorted(market.dates[candidates], as_datetime64(start_date))
             if first == len(candidates):
                 raise DataError(
                     f"no bar on or after {start_date} can start an episode: the last is "
-                    f"{_day(market.dates[candidates[-1]])}"
+                    f"{iso_day(market.dates[candidates[-1]])}"
                 )
             return candidates[first : first + 1]
         if self.run_to_end:

@@ -10,8 +10,8 @@ from gymnasium.utils import seeding
 
 from ploutos_core.config import EnvConfig
 from ploutos_core.env.core import PortfolioCore
-from ploutos_core.env.market import MarketData
 from ploutos_core.env.vec_env import action_space, observation_space
+from ploutos_core.market import MarketData
 
 _ONLY_ENV = np.zeros(1, dtype=np.int64)
 

@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 
 from ploutos_core.config import EnvConfig
 from ploutos_core.env.core import PortfolioCore
-from ploutos_core.env.market import MarketData
+from ploutos_core.market import MarketData
 
 _PER_ENV_STATE = (
     "t",

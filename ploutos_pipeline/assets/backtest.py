@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from ploutos_core.backtest import BacktestReport, run_backtest
+from ploutos_core.backtest.plots import markdown_image
 from ploutos_core.config import BacktestConfig
-from ploutos_core.env import load_market
-from ploutos_core.plots import markdown_image
+from ploutos_core.market import load_market
 from ploutos_core.storage import atomic_dir
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.failures import reported_as_failure

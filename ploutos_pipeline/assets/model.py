@@ -7,7 +7,7 @@ import json
 import dagster as dg
 
 from ploutos_core.config import TrainingConfig
-from ploutos_core.env import load_market
+from ploutos_core.market import load_market
 from ploutos_core.training import train
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.failures import reported_as_failure

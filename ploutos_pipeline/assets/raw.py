@@ -4,7 +4,7 @@ import dagster as dg
 
 from ploutos_core.config import DataConfig
 from ploutos_core.data import content_hash, read_ohlcv
-from ploutos_core.lineage import diff_fingerprints, frame_fingerprint, ticker_fingerprints
+from ploutos_core.data.lineage import diff_fingerprints, frame_fingerprint, ticker_fingerprints
 from ploutos_core.storage import write_json_atomic, write_parquet_atomic
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions

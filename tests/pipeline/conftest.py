@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ploutos_core.sample_data import make_market
+from ploutos_core.data.sample import make_market
 from ploutos_pipeline.definitions import build_definitions
 from ploutos_pipeline.partitions import ticker_partitions
 

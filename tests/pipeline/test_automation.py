@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from ploutos_core.sample_data import make_market
+from ploutos_core.data.sample import make_market
 from ploutos_pipeline.schedules import weekly_retrain
 from ploutos_pipeline.sensors import csv_change_sensor, features_refresh_sensor
 from tests.pipeline.conftest import Pipeline

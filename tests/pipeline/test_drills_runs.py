@@ -7,8 +7,7 @@ to 1); runs are launched and terminated through the GraphQL API, as the UI does.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from stable_baselines3 import PPO
 from ploutos_pipeline.definitions import build_definitions
 from ploutos_pipeline.partitions import ticker_partitions
 from tests.pipeline.conftest import TINY_TRAINING, write_market
-from tests.pipeline.servers import dagster_servers, make_home
+from tests.support.servers import dagster_servers, make_home
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 LONG_TRAINING = {**TINY_TRAINING, "total_timesteps": 5_000_000}
@@ -53,14 +53,6 @@ class Live:
         ends = [e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"]
         return starts[0], ends[-1]
 
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

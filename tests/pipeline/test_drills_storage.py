@@ -22,7 +22,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from ploutos_core.callbacks import FINAL_MODEL, FINAL_STATS, stats_path_for
+from ploutos_core.artifacts.model_dir import FINAL_MODEL, FINAL_STATS, stats_path_for
 from ploutos_core.data import content_hash
 from ploutos_core.features import FEATURE_NAMES
 from ploutos_core.storage import TMP_PREFIX
@@ -30,7 +30,7 @@ from ploutos_pipeline.definitions import build_definitions
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.sensors import csv_change_sensor
 from tests.pipeline.conftest import Pipeline, write_market
-from tests.pipeline.servers import BIN, REPO, make_home
+from tests.support.servers import BIN, REPO, make_home
 
 POLL_S = 0.02
 

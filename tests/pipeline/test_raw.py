@@ -13,7 +13,7 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from ploutos_core.storage import read_parquet
 from tests.pipeline.conftest import Pipeline
-from tests.pipeline.servers import make_home
+from tests.support.servers import make_home
 
 RAW = dg.AssetKey("raw_ohlcv")
 DAGSTER = str(Path(sys.executable).parent / "dagster")

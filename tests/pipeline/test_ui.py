@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +18,8 @@ import pytest
 import yaml
 
 from tests.pipeline.conftest import TINY_TRAINING, write_market
-from tests.pipeline.servers import REPO, dagster_servers, make_home
+from tests.support.servers import REPO, dagster_servers, make_home
+from tests.support.waiting import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -36,14 +36,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
 
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

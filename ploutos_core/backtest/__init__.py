@@ -1,0 +1,32 @@
+"""Out-of-sample evaluation: run a policy as one continuous portfolio, benchmark it, report it.
+
+A backtest answers "would this model have made money, after costs, on data it never saw,
+compared with simply holding the universe?":
+
+- :mod:`.simulate`: :func:`simulate` steps the environment's core (the very execution and cost
+  model of training) with any policy over a market period and records every bar and fill
+- :mod:`.benchmarks`: buy-and-hold and cash over the same bars
+- :mod:`.metrics`: return metrics and trade statistics
+- :mod:`.report`: :class:`BacktestReport` and the metrics table
+- :mod:`.plots`: the equity and trade figures
+- :mod:`.run`: :func:`run_backtest`, a trained model over its test period, with its files
+"""
+
+from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark, cash_benchmark
+from ploutos_core.backtest.metrics import metrics, trade_stats
+from ploutos_core.backtest.report import BacktestReport, format_metrics_table
+from ploutos_core.backtest.run import run_backtest
+from ploutos_core.backtest.simulate import BacktestRun, accounting_error, simulate
+
+__all__ = [
+    "BacktestReport",
+    "BacktestRun",
+    "accounting_error",
+    "buy_and_hold_benchmark",
+    "cash_benchmark",
+    "format_metrics_table",
+    "metrics",
+    "run_backtest",
+    "simulate",
+    "trade_stats",
+]

@@ -1,0 +1,42 @@
+"""Interruption: SIGTERM becomes an exception in the training thread, so ``train`` can save the
+interrupted model before the process ends (Ctrl+C already raises ``KeyboardInterrupt``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised in the main thread when SIGTERM arrives during training."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received signal {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`TrainingInterrupted` while training, in the main thread.
+
+    An existing handler (Dagster's run worker installs its own) is left alone: it already turns
+    termination into an exception that ``train`` treats as an interruption.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise TrainingInterrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,447 @@
+"""Backtest: accounting, benchmark, sanity of the whole chain, a trained model, the manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from ploutos_core.artifacts import check_manifest, load_trained_model
+from ploutos_core.artifacts.model_dir import stats_path_for
+from ploutos_core.backtest import (
+    BacktestRun,
+    accounting_error,
+    buy_and_hold_benchmark,
+    cash_benchmark,
+    format_metrics_table,
+    run_backtest,
+    simulate,
+)
+from ploutos_core.backtest.plots import PNG_SIGNATURE
+from ploutos_core.config import BacktestConfig, EnvConfig, TrainingConfig
+from ploutos_core.data.sample import make_market
+from ploutos_core.errors import ManifestError
+from ploutos_core.market import MarketData, build_market
+from ploutos_core.training import train
+from tests.support.markets import random_feature_frames, random_feature_market
+
+FEATURES = tuple(f"f{i}" for i in range(6))
+HOLD, BUY, SELL = 0, 1, 2
+ENV = EnvConfig()
+
+
+def synthetic_inputs(n_tickers: int, n_days: int, seed: int, **market_options: bool):
+    """Real synthetic OHLCV and random features (no indicators: fast)."""
+    ohlcv = make_market(n_tickers, n_days, seed=seed, **market_options)
+    return random_feature_frames(ohlcv, FEATURES, seed=seed), ohlcv
+
+
+def synthetic_market(n_tickers: int, n_days: int, seed: int, **market_options: bool):
+    return random_feature_market(n_tickers, n_days, FEATURES, seed=seed, **market_options)
+
+
+@pytest.fixture(scope="module")
+def market() -> MarketData:
+    """8 tickers, late listing, delisting and missing days; from the first bar with features."""
+    full = synthetic_market(8, 320, seed=11)
+    first = np.flatnonzero(full.tradable.any(axis=1))[0]
+    return full.period(full.dates[first])
+
+
+@pytest.fixture(scope="module")
+def clean_market() -> MarketData:
+    """Every ticker tradable on every bar (no listing, delisting or gaps)."""
+    full = synthetic_market(6, 260, seed=5, late_listing=False, delisting=False,
+                            missing_days=False)
+    return full.period(full.dates[5])
+
+
+def constant(action: int, n: int):
+    return lambda obs: np.full((1, n), action)
+
+
+class FirstBarOnly:
+    """Buy everything on the first bar, hold afterwards."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return np.full((1, self.n), BUY if self.calls == 1 else HOLD)
+
+
+class Cheater:
+    """Sees the next bar's returns: buy when open[t+2] > open[t+1], sell otherwise."""
+
+    def __init__(self, market: MarketData) -> None:
+        self.market, self.t = market, 0
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        t, m = self.t, self.market
+        self.t += 1
+        if t + 2 >= m.T:
+            return np.full((1, m.N), HOLD)
+        up = (m.open[t + 2] > m.open[t + 1]) & m.tradable[t + 1] & m.tradable[t + 2]
+        return np.where(up, BUY, SELL)[None, :]
+
+
+class Random:
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.rng = n, np.random.default_rng(seed)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.integers(0, 3, size=(1, self.n))
+
+
+def fills_as_position_changes(run: BacktestRun) -> np.ndarray:
+    """Signed fill quantities scattered onto [T, N]."""
+    changes = np.zeros_like(run.positions)
+    bars = np.searchsorted(run.dates, run.fills["date"].to_numpy())
+    columns = [run.tickers.index(t) for t in run.fills["ticker"]]
+    sign = np.where(run.fills["side"] == "buy", 1.0, -1.0)
+    changes[bars, columns] = sign * run.fills["quantity"].to_numpy()
+    return changes
+
+
+def test_always_hold_leaves_equity_equal_to_cash(market):
+    run = simulate(market, ENV, constant(HOLD, market.N))
+    assert run.dates.size == market.T
+    np.testing.assert_array_equal(run.equity, np.full(market.T, ENV.initial_cash))
+    np.testing.assert_array_equal(run.cash, run.equity)
+    assert run.fills.empty and not run.positions.any() and not run.gross_exposure.any()
+    assert run.metrics()["total_return"] == 0.0
+
+
+def test_buying_everything_at_the_start_is_the_benchmark(clean_market):
+    m = clean_market
+    run = simulate(m, ENV, FirstBarOnly(m.N))
+    bench = buy_and_hold_benchmark(m, ENV)
+    assert run.equity[0] == bench.equity[0] == ENV.initial_cash
+    np.testing.assert_allclose(run.equity, bench.equity, rtol=1e-9)
+    np.testing.assert_allclose(run.positions, bench.positions, rtol=1e-9)
+    pd.testing.assert_frame_equal(run.fills, bench.fills, rtol=1e-9)
+    assert (run.fills["date"] == m.dates[1]).all()
+    np.testing.assert_allclose(run.fills["price"], m.open[1].astype(float))
+    np.testing.assert_allclose(run.fills["cost"].sum(), ENV.initial_cash * (1 - 1 / 1.00125))
+
+
+def test_benchmark_buys_late_listings_when_they_list_and_sells_delistings(market):
+    m = market
+    bench = buy_and_hold_benchmark(m, ENV)
+    assert accounting_error(bench, m) < 1e-12
+    assert bench.equity[0] == ENV.initial_cash and bench.cash.min() > -1e-6
+    first = np.argmax(m.tradable[1:], axis=0) + 1
+    last = m.T - 1 - np.argmax(m.tradable[::-1], axis=0)
+    late, gone = int(np.argmax(first)), int(np.argmin(last))
+    assert first[late] > 1 and last[gone] < m.T - 1, "the fixture must list late and delist"
+    buys = bench.fills[bench.fills["side"] == "buy"]
+    sleeve = ENV.initial_cash / m.N
+    np.testing.assert_allclose((buys["quantity"] * buys["price"] + buys["cost"]), sleeve)
+    late_buy = buys[buys["ticker"] == m.tickers[late]]
+    assert late_buy["date"].tolist() == [pd.Timestamp(m.dates[first[late]])]
+    assert late_buy["price"].item() == pytest.approx(float(m.open[first[late], late]))
+    sale = bench.fills[bench.fills["side"] == "sell"]
+    assert sale["ticker"].tolist() == [m.tickers[gone]]
+    assert sale["date"].item() == pd.Timestamp(m.dates[last[gone] + 1])
+    assert sale["price"].item() == pytest.approx(float(m.close[last[gone], gone]))
+    assert bench.positions[last[gone] + 1 :, gone].sum() == 0.0
+    # the late sleeve waits in cash until its ticker lists
+    assert bench.cash[first[late] - 1] >= sleeve - 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recorded_fills_and_positions_reconcile_with_equity(market, seed):
+    run = simulate(market, ENV, Random(market.N, seed))
+    assert accounting_error(run, market) < 1e-9
+    np.testing.assert_allclose(
+        np.diff(run.positions, axis=0, prepend=0.0), fills_as_position_changes(run), atol=1e-9
+    )
+    cash_flow = np.where(run.fills["side"] == "buy", -1.0, 1.0) * run.fills["quantity"] * (
+        run.fills["price"]
+    ) - run.fills["cost"]
+    assert ENV.initial_cash + cash_flow.sum() == pytest.approx(run.cash[-1], rel=1e-9)
+    assert (run.fills["date"] > pd.Timestamp(market.dates[0])).all()
+
+
+def test_cheating_policy_beats_the_benchmark_by_a_wide_margin(market):
+    cheat = simulate(market, ENV, Cheater(market)).metrics()
+    bench = buy_and_hold_benchmark(market, ENV).metrics()
+    assert cheat["total_return"] > bench["total_return"] + 1.0
+    assert cheat["sharpe"] > bench["sharpe"] + 3.0
+
+
+def test_random_policy_does_not_beat_the_benchmark_after_costs(market):
+    bench = buy_and_hold_benchmark(market, ENV).metrics()
+    runs = [simulate(market, ENV, Random(market.N, seed)).metrics() for seed in range(5)]
+    assert np.mean([r["total_return"] for r in runs]) < bench["total_return"]
+    assert np.mean([r["sharpe"] for r in runs]) < bench["sharpe"]
+    assert all(r["total_costs"] > 5 * bench["total_costs"] for r in runs)
+
+
+def test_cash_benchmark_and_table(market):
+    cash = cash_benchmark(market, ENV)
+    table = format_metrics_table(
+        {
+            "strategy": simulate(market, ENV, Random(market.N, 0)).metrics(),
+            "buy_and_hold": buy_and_hold_benchmark(market, ENV).metrics(),
+            "cash": cash.metrics(),
+        }
+    )
+    lines = table.splitlines()
+    assert lines[0] == "| Metric | Strategy | Buy & hold | Cash |"
+    assert len(lines) == 2 + 14
+    assert "| Sharpe |" in table and "| Max drawdown |" in table
+    assert lines[-1].endswith("| 0.00 |")  # cash pays no costs
+
+
+# --- a trained model -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_inputs():
+    return synthetic_inputs(5, 330, seed=21)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, model_inputs):
+    features, ohlcv = model_inputs
+    market = build_market(features, ohlcv, feature_names=FEATURES)
+    config = TrainingConfig.model_validate(
+        {
+            "seed": 3,
+            "total_timesteps": 1024,
+            "device": "cpu",
+            "n_envs": 4,
+            "n_steps": 64,
+            "batch_size": 128,
+            "n_epochs": 1,
+            "net_arch": [16, 16],
+            "checkpoint_freq": 512,
+            "split": {"test_fraction": 0.25, "embargo_days": 5},
+            "env": {"episode_length": 60},
+        }
+    )
+    result = train(config, market, tmp_path_factory.mktemp("model"))
+    return result, market
+
+
+@pytest.fixture(scope="module")
+def report(trained, tmp_path_factory):
+    result, market = trained
+    return run_backtest(
+        result.model_path, market, BacktestConfig(top_k=2), tmp_path_factory.mktemp("bt")
+    )
+
+
+def test_backtest_runs_over_the_test_period_only(trained, report):
+    result, market = trained
+    manifest = json.loads(result.manifest_path.read_text())
+    start = np.datetime64(manifest["test_period"]["start"])
+    end = np.datetime64(manifest["test_period"]["end"])
+    train_end = np.datetime64(manifest["train_period"]["end"])
+    dates = report.strategy.dates
+    assert dates[0] == start and dates[-1] == end
+    assert dates.size == market.period(start, end).T
+    assert (dates > train_end).all()
+    assert (report.strategy.fills["date"] > pd.Timestamp(start)).all()
+    assert (report.test_start, report.test_end) == (str(start), str(end))
+
+
+def test_nothing_before_the_test_period_changes_the_backtest(trained, report, tmp_path):
+    """Poison every price and feature before the test start: the backtest must not move."""
+    result, market = trained
+    before = market.dates < np.datetime64(report.test_start)
+    features = market.features.copy()
+    features[before] = 1e3
+    poisoned = MarketData(
+        dates=market.dates,
+        tickers=market.tickers,
+        feature_names=market.feature_names,
+        features=features,
+        open=np.where(before[:, None], np.float32(7.0), market.open),
+        close=np.where(before[:, None], np.float32(3.0), market.close),
+        tradable=market.tradable,
+    )
+    again = run_backtest(result.model_path, poisoned, BacktestConfig(top_k=0), tmp_path)
+    np.testing.assert_array_equal(again.strategy.equity, report.strategy.equity)
+    assert again.metrics == report.metrics
+
+
+def test_backtest_writes_its_artifacts(report):
+    for key in ("equity", "trades", "positions", "metrics", "equity_plot"):
+        assert report.paths[key].is_file(), key
+    assert len(report.trade_plots) == min(2, report.strategy.fills["ticker"].nunique())
+    for ticker, path in report.trade_plots.items():
+        assert path.name == f"backtest_trades_{ticker}.png"
+    for path in [report.paths["equity_plot"], *report.trade_plots.values()]:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
+        image = mpimg.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 400 and image.shape[1] > 600
+    assert report.equity_thumbnail.startswith(PNG_SIGNATURE)
+    assert len(report.equity_thumbnail) < 60_000
+    assert not list(report.paths["equity"].parent.glob(".tmp-*"))
+
+    equity = pd.read_parquet(report.paths["equity"])
+    assert list(equity.columns) == [
+        "strategy_equity",
+        "strategy_cash",
+        "strategy_gross_exposure",
+        "buy_and_hold_equity",
+        "buy_and_hold_cash",
+        "buy_and_hold_gross_exposure",
+        "cash_equity",
+    ]
+    np.testing.assert_array_equal(equity["strategy_equity"], report.strategy.equity)
+    trades = pd.read_parquet(report.paths["trades"])
+    assert list(trades.columns) == ["date", "ticker", "side", "quantity", "price", "cost"]
+    assert len(trades) == len(report.strategy.fills)
+    saved = json.loads(report.paths["metrics"].read_text())
+    assert saved["strategy"]["sharpe"] == pytest.approx(report.metrics["strategy"]["sharpe"])
+    assert set(saved) >= {"strategy", "buy_and_hold", "cash", "test_period", "model"}
+    assert report.accounting_error < 1e-9
+    assert report.table == format_metrics_table(report)
+    assert report.flat_metrics()["buy_and_hold_total_return"] == (
+        report.metrics["buy_and_hold"]["total_return"]
+    )
+    moved = report.moved_to("/final")
+    assert moved.paths["metrics"] == Path("/final/metrics.json")
+    assert {p.parent for p in moved.trade_plots.values()} <= {Path("/final")}
+
+
+def test_the_model_is_loaded_for_evaluation_and_checkpoints_load_too(trained):
+    result, _ = trained
+    loaded = load_trained_model(result.model_path)
+    assert loaded.obs_stats.training is False and loaded.obs_stats.norm_reward is False
+    assert loaded.stats_path == stats_path_for(result.model_path)
+    assert result.checkpoints
+    checkpoint = load_trained_model(result.checkpoints[0])
+    assert checkpoint.stats_path.name.endswith("_vecnormalize.pkl")
+    assert checkpoint.manifest == loaded.manifest
+
+
+def test_policy_actions_equal_stable_baselines3_predict(trained, report):
+    result, market = trained
+    loaded = load_trained_model(result.model_path)
+    test = market.period(report.test_start, report.test_end)
+    rng = np.random.default_rng(0)
+    # Real observations plus perturbed ones, so that many actions are exercised.
+    obs = test.features.reshape(test.T, -1)
+    obs = np.concatenate([obs, np.zeros((test.T, 2 * test.N + 3), np.float32)], axis=1)
+    obs = np.concatenate([obs, obs + rng.normal(0, 3, obs.shape).astype(np.float32)])
+    act = loaded.policy(deterministic=True)
+    ours = np.concatenate([act(row[None, :]) for row in obs])
+    theirs, _ = loaded.model.predict(loaded.obs_stats.normalize_obs(obs), deterministic=True)
+    np.testing.assert_array_equal(ours, theirs)
+    assert len(np.unique(theirs)) == 3
+    sampled = np.concatenate([loaded.policy(deterministic=False)(obs) for _ in range(3)])
+    assert sampled.shape == (3 * len(obs), test.N) and set(np.unique(sampled)) <= {0, 1, 2}
+
+
+def test_reordered_features_are_refused(trained, model_inputs, tmp_path):
+    result, _ = trained
+    features, ohlcv = model_inputs
+    swapped = (FEATURES[1], FEATURES[0], *FEATURES[2:])
+    market = build_market(features, ohlcv, feature_names=swapped)
+    with pytest.raises(ManifestError, match=r"different order: position 0 is 'f0'.*'f1'"):
+        run_backtest(result.model_path, market, BacktestConfig(), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_ticker_is_refused(trained, model_inputs, tmp_path):
+    result, market = trained
+    features, ohlcv = model_inputs
+    gone = market.tickers[2]
+    fewer = build_market(
+        {t: f for t, f in features.items() if t != gone},
+        ohlcv[ohlcv["ticker"] != gone],
+        feature_names=FEATURES,
+    )
+    with pytest.raises(ManifestError, match=rf"tickers of the model are missing.*'{gone}'"):
+        run_backtest(result.model_path, fewer, BacktestConfig(), tmp_path)
+
+
+def test_manifest_check_names_unknown_and_missing_features(trained):
+    _, market = trained
+    manifest = {"feature_names": ["f0", "f1", "g9", "f3", "f4", "f5"], "tickers": market.tickers}
+    with pytest.raises(ManifestError) as info:
+        check_manifest(manifest, market)
+    assert "missing from the data: ['g9']" in str(info.value)
+    assert "unknown to the model: ['f2']" in str(info.value)
+
+
+def test_data_not_covering_the_test_period_is_refused(trained, report, tmp_path):
+    result, market = trained
+    short = market.period(None, np.datetime64(report.test_end) - np.timedelta64(10, "D"))
+    with pytest.raises(ManifestError, match="test period"):
+        run_backtest(result.model_path, short, BacktestConfig(), tmp_path)
+
+
+def test_a_model_without_its_statistics_is_refused(trained, tmp_path):
+    result, market = trained
+    lone = tmp_path / "final_model.zip"
+    shutil.copy(result.model_path, lone)
+    shutil.copy(result.manifest_path, tmp_path / "manifest.json")
+    with pytest.raises(ManifestError, match="vecnormalize.pkl"):
+        run_backtest(lone, market, BacktestConfig(), tmp_path / "out")
+
+
+def test_a_model_without_its_manifest_is_refused(trained, tmp_path):
+    result, market = trained
+    for path in (result.model_path, result.stats_path):
+        shutil.copy(path, tmp_path / path.name)
+    with pytest.raises(ManifestError, match="manifest.json"):
+        run_backtest(tmp_path / "final_model.zip", market, BacktestConfig(), tmp_path / "out")
+
+
+def test_results_in_report_are_strategy_buy_and_hold_and_cash(report):
+    assert list(report.metrics) == ["strategy", "buy_and_hold", "cash"]
+    assert report.metrics["cash"]["total_return"] == 0.0
+    assert Path(report.model_path).name == "final_model.zip"
+
+
+# --- the command line ----------------------------------------------------------------------
+
+TINY_TRAINING = """\
+total_timesteps: 512
+device: cpu
+n_envs: 4
+n_steps: 64
+batch_size: 128
+n_epochs: 1
+net_arch: [16, 16]
+env:
+  episode_length: 30
+"""
+
+
+def test_ploutos_backtest_command(tmp_path, capsys):
+    from ploutos_core.cli import build_parser, main
+    from ploutos_core.cli.backtest import DEFAULT_MODEL
+
+    defaults = build_parser().parse_args(["backtest"])
+    assert (defaults.model, defaults.output, defaults.top_k) == (DEFAULT_MODEL, Path("."), None)
+    csv = tmp_path / "ohlcv.csv"
+    make_market(3, 330, seed=9, late_listing=False, delisting=False).to_csv(csv, index=False)
+    config = tmp_path / "training.yaml"
+    config.write_text(TINY_TRAINING)
+    model_dir = tmp_path / "models" / "tiny"
+    assert main(["train", "--config", str(config), "--data", str(csv), "--output",
+                 str(model_dir), "--no-progress-bar"]) == 0
+    capsys.readouterr()
+    out_dir = tmp_path / "bt"
+    assert main(["backtest", "--model", str(model_dir / "final_model.zip"), "--data", str(csv),
+                 "--output", str(out_dir), "--top-k", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| Metric | Strategy | Buy & hold | Cash |" in printed
+    assert f"equity plot: {out_dir / 'backtest_equity.png'}" in printed
+    assert (out_dir / "backtest_equity.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert len(list(out_dir.glob("backtest_trades_*.png"))) <= 1
+    assert main(["backtest", "--model", str(tmp_path / "nothing.zip"), "--data", str(csv)]) == 1
+    assert "no model at" in capsys.readouterr().err

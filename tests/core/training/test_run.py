@@ -1,0 +1,537 @@
+"""Training: split, memory guard, device, files written, checkpoints, resume, NaN, determinism."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import MultiCategoricalDistribution
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.vec_env import VecNormalize
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ploutos_core.artifacts.model_dir import stats_path_for
+from ploutos_core.config import (
+    EnvConfig,
+    SplitConfig,
+    TrainingConfig,
+    default_config_path,
+    load_config,
+)
+from ploutos_core.env import PortfolioVecEnv
+from ploutos_core.env.core import observation_size
+from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
+from ploutos_core.market import MarketData
+from ploutos_core.market.split import split_periods
+from ploutos_core.training import TrainingInterrupted, select_device, train
+from ploutos_core.training.distributions import BatchedMultiCategoricalDistribution
+from ploutos_core.training.encoders import TickerEncoder
+from ploutos_core.training.normalization import Float32VecNormalize
+from tests.support.markets import random_feature_market
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FEATURES = tuple(f"f{i}" for i in range(6))
+POISON = 1000.0
+
+
+def tiny_market(n_tickers: int = 4, n_days: int = 300, *, seed: int = 3) -> MarketData:
+    """Real OHLCV from the synthetic market with random features (fast, no indicators)."""
+    return random_feature_market(n_tickers, n_days, FEATURES, seed=seed)
+
+
+def poison_after(market: MarketData, date: str) -> MarketData:
+    """The same market with every feature after ``date`` set to a huge value."""
+    features = market.features.copy()
+    features[market.dates > np.datetime64(date)] = POISON
+    return MarketData(
+        dates=market.dates,
+        tickers=market.tickers,
+        feature_names=market.feature_names,
+        features=features,
+        open=market.open,
+        close=market.close,
+        tradable=market.tradable,
+    )
+
+
+def tiny_config(**overrides: object) -> TrainingConfig:
+    values: dict[str, object] = {
+        "seed": 7,
+        "total_timesteps": 1024,
+        "device": "cpu",
+        "n_envs": 4,
+        "n_steps": 64,
+        "batch_size": 128,
+        "n_epochs": 2,
+        "net_arch": [32, 32],
+        "checkpoint_freq": 300,
+        "split": SplitConfig(test_fraction=0.2, embargo_days=5),
+        "env": EnvConfig(episode_length=40),
+    }
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def final_weights(path: Path) -> dict[str, torch.Tensor]:
+    return PPO.load(path, device="cpu").policy.state_dict()
+
+
+class LearningRates(BaseCallback):
+    """Records (num_timesteps, optimizer lr) after each update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        lr = self.model.policy.optimizer.param_groups[0]["lr"]
+        self.seen.append((self.model.num_timesteps, lr))
+
+    def _on_training_end(self) -> None:
+        self._on_rollout_start()
+
+
+@pytest.fixture(scope="module")
+def market() -> MarketData:
+    return tiny_market()
+
+
+@pytest.fixture(scope="module")
+def trained(market: MarketData, tmp_path_factory: pytest.TempPathFactory):
+    """One short run on a market whose test period is poisoned; returns (result, lrs, config)."""
+    config = tiny_config()
+    split = split_periods(market.dates, config.split)
+    rates = LearningRates()
+    result = train(
+        config,
+        poison_after(market, split.train_end),
+        tmp_path_factory.mktemp("run") / "model",
+        extra_callbacks=[rates],
+    )
+    return result, rates, config
+
+
+# --- config ----------------------------------------------------------------------------------
+
+
+def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "training.yaml"
+    path.write_text("n_env: 4\nenv:\n  costs:\n    comission_bps: 1.0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(TrainingConfig, path)
+    message = str(caught.value)
+    assert "n_env: unknown key" in message
+    assert "env.costs.comission_bps: unknown key" in message
+    assert str(path) in message
+
+
+def test_default_training_config_has_the_guide_settings() -> None:
+    config = load_config(TrainingConfig, default_config_path("training"))
+    assert (config.n_envs, config.batch_size, config.n_epochs) == (32, 2048, 10)
+    assert (config.learning_rate, config.lr_schedule) == (1e-4, "linear")
+    assert (config.gamma, config.gae_lambda, config.clip_range, config.max_grad_norm) == (
+        0.99,
+        0.95,
+        0.2,
+        0.5,
+    )
+    assert config.checkpoint_freq == 500_000
+    load_config(TrainingConfig, default_config_path("demo_training"))
+
+
+# --- memory guard ----------------------------------------------------------------------------
+
+
+def test_train_refuses_a_run_that_cannot_fit_before_building_anything(
+    market: MarketData, tmp_path: Path
+) -> None:
+    config = tiny_config(n_envs=4096, n_steps=16384)
+    output = tmp_path / "model"
+    with pytest.raises(ResourceLimitError) as caught:
+        train(config, market, output)
+    message = str(caught.value)
+    for knob in ("n_envs=4096", "n_steps=16384", "4 tickers", "GiB", "lower n_envs or n_steps"):
+        assert knob in message
+    assert not output.exists()
+
+
+# --- device ----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="tests the fallback on a machine without CUDA"
+)
+def test_cuda_without_cuda_falls_back_to_cpu_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        device = select_device("cuda:0", logging.getLogger("test"))
+    assert device == torch.device("cpu")
+    assert "CUDA is not available; training on the CPU" in caplog.text
+    assert select_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auto_picks_cuda_when_present() -> None:
+    assert select_device("auto").type == "cuda"
+    assert select_device("cuda:0") == torch.device("cuda:0")
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu0", "cuda:x"])
+def test_unknown_device_is_a_config_error(name: str) -> None:
+    with pytest.raises(ConfigError, match="auto, cpu, cuda or cuda:N"):
+        select_device(name)
+
+
+# --- normalization -------------------------------------------------------------------------
+
+
+def test_float32_normalization_matches_vecnormalize(market: MarketData) -> None:
+    config = EnvConfig(episode_length=20)
+    ours = Float32VecNormalize(PortfolioVecEnv(market, config, n_envs=3, seed=1), clip_obs=5.0)
+    sb3 = VecNormalize(PortfolioVecEnv(market, config, n_envs=3, seed=1), clip_obs=5.0)
+    np.testing.assert_allclose(ours.reset(), sb3.reset(), rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        action = rng.integers(0, 3, (3, market.N))
+        obs, reward, _, infos = ours.step(action)
+        obs_sb3, reward_sb3, _, infos_sb3 = sb3.step(action)
+        assert obs.dtype == np.float32
+        np.testing.assert_allclose(obs, obs_sb3, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(reward, reward_sb3)
+        for info, info_sb3 in zip(infos, infos_sb3, strict=True):
+            if "terminal_observation" in info:
+                np.testing.assert_allclose(
+                    info["terminal_observation"], info_sb3["terminal_observation"], atol=1e-5
+                )
+    np.testing.assert_array_equal(ours.obs_rms.mean, sb3.obs_rms.mean)
+    np.testing.assert_array_equal(ours.obs_rms.var, sb3.obs_rms.var)
+    assert np.abs(ours.normalize_obs(ours.get_original_obs())).max() <= 5.0
+
+
+# --- a short run -----------------------------------------------------------------------------
+
+
+def test_train_writes_the_model_directory(trained, market: MarketData) -> None:
+    result, _, config = trained
+    out = result.output_dir
+    assert result.model_path == out / "final_model.zip"
+    assert result.stats_path == out / "vecnormalize.pkl" == stats_path_for(result.model_path)
+    assert result.timesteps >= config.total_timesteps
+    manifest = json.loads((out / "manifest.json").read_text())
+    split = split_periods(market.dates, config.split)
+    assert manifest["status"] == "complete"
+    assert manifest["feature_names"] == list(FEATURES)
+    assert manifest["tickers"] == list(market.tickers)
+    assert manifest["train_period"] == {"start": split.train_start, "end": split.train_end}
+    assert manifest["test_period"] == {"start": split.test_start, "end": split.test_end}
+    assert manifest["embargo_days"] == 5
+    assert manifest["config"] == config.model_dump()
+    assert manifest["seed"] == 7
+    assert manifest["device"] == "cpu"
+    assert manifest["timesteps"] == result.timesteps
+    assert manifest["steps_per_second"] > 0 and manifest["wall_time_s"] > 0
+    assert set(manifest["versions"]) >= {
+        "python",
+        "numpy",
+        "pandas",
+        "torch",
+        "stable_baselines3",
+        "gymnasium",
+        "pandas_ta",
+        "ploutos",
+    }
+    assert isinstance(manifest["ep_rew_mean"], float)
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_the_policy_encodes_each_ticker_or_reads_the_flat_observation(
+    trained, market: MarketData, tmp_path: Path
+) -> None:
+    result, _, config = trained
+    encoded = PPO.load(result.model_path, device="cpu").policy
+    assert isinstance(encoded.features_extractor, TickerEncoder)
+    assert encoded.features_dim == market.N * config.ticker_encoder[-1] + 3
+    flat_config = tiny_config(ticker_encoder=[], total_timesteps=256, checkpoint_freq=10**6)
+    flat = PPO.load(train(flat_config, market, tmp_path / "flat").model_path, device="cpu")
+    assert isinstance(flat.policy.features_extractor, FlattenExtractor)
+    assert flat.policy.features_dim == observation_size(market.N, len(market.feature_names))
+
+
+def test_saved_model_is_a_plain_mlp_policy(trained, market: MarketData) -> None:
+    result, _, config = trained
+    model = PPO.load(result.model_path, device="cpu")
+    assert type(model.policy.action_dist) is MultiCategoricalDistribution
+    venv = VecNormalize.load(
+        str(result.stats_path), PortfolioVecEnv(market, config.env, n_envs=8, seed=0)
+    )
+    venv.training = False
+    obs = venv.reset()
+    expected, _ = model.predict(obs, deterministic=True)
+    distribution = model.policy.get_distribution(model.policy.obs_to_tensor(obs)[0])
+    logits = torch.cat([d.logits for d in distribution.distribution], dim=1)
+    batched = BatchedMultiCategoricalDistribution([3] * market.N).proba_distribution(logits)
+    assert np.array_equal(batched.mode().numpy(), expected)
+
+
+def test_normalization_statistics_come_from_the_training_period_only(trained) -> None:
+    result, _, config = trained
+    venv = PortfolioVecEnv(tiny_market(), config.env, n_envs=1)
+    stats = VecNormalize.load(str(result.stats_path), venv)
+    assert stats.obs_rms.count > config.total_timesteps / 2
+    n_features = 4 * len(FEATURES)
+    # Features are N(0, 1) in training and POISON in the test period.
+    assert np.abs(stats.obs_rms.mean[:n_features]).max() < 1.0
+    assert stats.obs_rms.var[:n_features].max() < 3.0
+    assert stats.clip_obs == config.clip_obs and stats.gamma == config.gamma
+    assert isinstance(stats, Float32VecNormalize)
+
+
+def test_tensorboard_has_the_learning_curves_and_episode_statistics(trained) -> None:
+    result, _, _ = trained
+    runs = sorted(result.tensorboard_dir.iterdir())
+    assert [r.name for r in runs] == ["ppo_1"]
+    events = EventAccumulator(str(runs[0]))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {
+        "rollout/ep_rew_mean",
+        "train/loss",
+        "train/policy_gradient_loss",
+        "train/value_loss",
+        "rollout/ep_sharpe_mean",
+        "rollout/ep_turnover_mean",
+        "rollout/ep_costs_mean",
+    } <= tags
+
+
+def test_checkpoints_are_counted_in_timesteps_with_several_envs(trained) -> None:
+    result, _, _ = trained
+    # n_envs=4, checkpoint_freq=300: at 300, 600 and 900 timesteps (SB3's CheckpointCallback
+    # with save_freq=300 would count vectorized steps and save at 1200).
+    names = sorted(p.name for p in result.output_dir.glob("checkpoint_*"))
+    assert names == sorted(
+        f"checkpoint_{n}_steps{suffix}"
+        for n in (300, 600, 900)
+        for suffix in (".zip", "_vecnormalize.pkl")
+    )
+    assert [p.name for p in result.checkpoints] == [
+        f"checkpoint_{n}_steps.zip" for n in (300, 600, 900)
+    ]
+    assert PPO.load(result.checkpoints[0], device="cpu").num_timesteps == 300
+
+
+def test_learning_rate_decays_linearly_to_zero(trained) -> None:
+    _, rates, config = trained
+    assert len(rates.seen) >= 4
+    for timesteps, lr in rates.seen[1:]:
+        expected = config.learning_rate * max(0.0, 1 - timesteps / config.total_timesteps)
+        assert lr == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_same_seed_gives_identical_weights(trained, market: MarketData, tmp_path: Path) -> None:
+    result, _, config = trained
+    split = split_periods(market.dates, config.split)
+    again = train(config, poison_after(market, split.train_end), tmp_path / "again")
+    first, second = final_weights(result.model_path), final_weights(again.model_path)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+    other = train(tiny_config(seed=8, checkpoint_freq=10**6), market, tmp_path / "other")
+    third = final_weights(other.model_path)
+    assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+# --- resume ----------------------------------------------------------------------------------
+
+
+def test_resume_continues_the_timestep_count_schedule_and_curves(
+    trained, market: MarketData, tmp_path: Path
+) -> None:
+    result, _, config = trained
+    checkpoint = result.output_dir / "checkpoint_600_steps.zip"
+    rates = LearningRates()
+    resumed = train(
+        config,
+        market,
+        tmp_path / "resumed",
+        resume=checkpoint,
+        extra_callbacks=[rates],
+    )
+    assert rates.seen[0][0] == 600
+    assert resumed.timesteps >= config.total_timesteps
+    assert resumed.timesteps == 600 + 2 * config.n_envs * config.n_steps
+    for timesteps, lr in rates.seen[1:]:
+        expected = config.learning_rate * max(0.0, 1 - timesteps / config.total_timesteps)
+        assert lr == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    manifest = json.loads(resumed.manifest_path.read_text())
+    assert manifest["resumed_from"] == str(checkpoint)
+    assert manifest["timesteps"] == resumed.timesteps
+    events = EventAccumulator(str(resumed.tensorboard_dir / "ppo_1"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("train/loss")]
+    # The copied curve and the resumed run's points are one run: TensorBoard shows one line.
+    assert min(steps) < 600 and max(steps) == resumed.timesteps
+
+
+def test_resume_with_another_ticker_encoder_is_refused(trained, tmp_path: Path) -> None:
+    result, _, config = trained
+    flat = config.model_copy(update={"ticker_encoder": []})
+    with pytest.raises(ConfigError, match=r"ticker_encoder \[16\] but the config says \[\]"):
+        train(flat, tiny_market(), tmp_path / "flat", resume=result.checkpoints[0])
+
+
+def test_resume_on_other_tickers_is_refused(trained, tmp_path: Path) -> None:
+    result, _, config = trained
+    other = tiny_market(n_tickers=5)
+    with pytest.raises(ManifestError, match=r"different tickers .*new \['CON01'\]"):
+        train(config, other, tmp_path / "other", resume=result.checkpoints[0])
+    assert not (tmp_path / "other").exists()
+
+
+def test_resume_of_a_finished_run_asks_for_more_timesteps(
+    trained, market: MarketData, tmp_path: Path
+) -> None:
+    result, _, config = trained
+    with pytest.raises(ConfigError, match="raise total_timesteps"):
+        train(config, market, tmp_path / "again", resume=result.model_path)
+
+
+# --- interruption ----------------------------------------------------------------------------
+
+
+class Terminated(BaseException):
+    """Stands in for Dagster's DagsterExecutionInterruptedError: a BaseException."""
+
+
+class InterruptAt(BaseCallback):
+    def __init__(self, timesteps: int, interrupt) -> None:
+        super().__init__()
+        self.timesteps = timesteps
+        self.interrupt = interrupt
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.timesteps:
+            self.interrupt()
+        return True
+
+
+def _sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _terminate() -> None:
+    raise Terminated
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "expected"), [(_sigterm, TrainingInterrupted), (_terminate, Terminated)]
+)
+def test_interruption_saves_a_loadable_model_then_reraises(
+    market: MarketData, tmp_path: Path, interrupt, expected
+) -> None:
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("the test process has its own SIGTERM handler")
+    config = tiny_config(total_timesteps=10_000)
+    out = tmp_path / "model"
+    threads = torch.get_num_threads()
+    with pytest.raises(expected):
+        train(config, market, out, extra_callbacks=[InterruptAt(400, interrupt)])
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert torch.get_num_threads() == threads  # rollouts run on one thread; restored
+    model = PPO.load(out / "interrupted_model.zip", device="cpu")
+    assert model.num_timesteps == 400
+    venv = PortfolioVecEnv(market, config.env, n_envs=1)
+    VecNormalize.load(str(out / "interrupted_model_vecnormalize.pkl"), venv)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["model"] == "interrupted_model.zip"
+    assert not (out / "final_model.zip").exists()
+
+
+# --- NaN guard -------------------------------------------------------------------------------
+
+
+class CorruptParameters(BaseCallback):
+    """Sets a weight of the value network to NaN at the end of chosen rollouts (before updates)."""
+
+    def __init__(self, after: int, times: int) -> None:
+        super().__init__()
+        self.after = after
+        self.times = times
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps > self.after and self.times > 0:
+            self.times -= 1
+            with torch.no_grad():
+                self.model.policy.value_net.weight[0, 0] = float("nan")
+
+
+def test_repeated_nan_stops_training_and_keeps_the_last_good_checkpoint(
+    market: MarketData, tmp_path: Path
+) -> None:
+    config = tiny_config(total_timesteps=4096, checkpoint_freq=256, nan_tolerance=3)
+    out = tmp_path / "model"
+    with pytest.raises(TrainingError) as caught:
+        train(config, market, out, extra_callbacks=[CorruptParameters(after=512, times=100)])
+    message = str(caught.value)
+    assert "after 3 NaN/inf detections" in message
+    assert not (out / "final_model.zip").exists()
+    saved = sorted(out.glob("checkpoint_*_steps.zip"), key=lambda p: int(p.stem.split("_")[1]))
+    assert f"the last good checkpoint is {saved[-1]}" in message
+    weights = PPO.load(saved[-1], device="cpu").policy.state_dict()
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_a_single_nan_update_is_rolled_back_and_training_finishes(
+    market: MarketData, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tiny_config(checkpoint_freq=10**6)
+    with caplog.at_level(logging.WARNING):
+        result = train(
+            config,
+            market,
+            tmp_path / "model",
+            extra_callbacks=[CorruptParameters(after=256, times=1)],
+        )
+    assert "detection 1 of 5; restored the last finite parameters" in caplog.text
+    weights = final_weights(result.model_path)
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+class CorruptBeforeRollout(BaseCallback):
+    """Sets an action-layer weight to NaN after the guard's check, so a rollout samples NaN."""
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= 512:
+            with torch.no_grad():
+                self.model.policy.action_net.weight[0, 0] = float("nan")
+
+
+def test_nan_during_a_rollout_is_a_training_error(market: MarketData, tmp_path: Path) -> None:
+    config = tiny_config(checkpoint_freq=256)
+    with pytest.raises(TrainingError) as caught:
+        train(config, market, tmp_path / "model", extra_callbacks=[CorruptBeforeRollout()])
+    message = str(caught.value)
+    assert "training stopped at 512 timesteps: the policy produced non-finite action" in message
+    assert f"the last good checkpoint is {tmp_path / 'model' / 'checkpoint_512_steps.zip'}" in (
+        message
+    )

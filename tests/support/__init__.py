@@ -1,0 +1,2 @@
+"""Helpers shared by the tests: market factories, tiny configs, servers, polling, the reference
+environment."""

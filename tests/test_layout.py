@@ -1,0 +1,85 @@
+"""The layout's rules: no import cycle, and the core imports neither Dagster nor the pipeline."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from ploutos_core.paths import PROJECT_ROOT
+
+PACKAGES = ("ploutos_core", "ploutos_pipeline")
+
+
+def module_files() -> dict[str, Path]:
+    files = {}
+    for package in PACKAGES:
+        for path in (PROJECT_ROOT / package).rglob("*.py"):
+            parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            files[name] = path
+    return files
+
+
+MODULES = module_files()
+
+
+def module_level_imports(name: str) -> set[str]:
+    """Modules of the project that ``name`` imports when it is imported (not inside functions).
+
+    ``from package import submodule`` depends on the submodule only: Python imports it even while
+    the package's ``__init__`` is still running.
+    """
+    imported = set()
+    for node in ast.parse(MODULES[name].read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            children = [f"{node.module}.{alias.name}" for alias in node.names]
+            if all(child in MODULES for child in children):
+                imported.update(children)
+            else:
+                imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    return {module for module in imported if module in MODULES and module != name}
+
+
+def external_imports(name: str) -> set[str]:
+    """Top-level names of every module ``name`` imports, anywhere in the file."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+def find_cycle() -> list[str] | None:
+    graph = {name: module_level_imports(name) for name in MODULES}
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = "open"
+        for dependency in sorted(graph[name]):
+            if state.get(dependency) == "open":
+                return [*path[path.index(dependency) :], dependency]
+            if dependency not in state and (cycle := visit(dependency, [*path, dependency])):
+                return cycle
+        state[name] = "done"
+        return None
+
+    for name in sorted(graph):
+        if name not in state and (cycle := visit(name, [name])):
+            return cycle
+    return None
+
+
+def test_no_import_cycle() -> None:
+    assert find_cycle() is None
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("ploutos_core")))
+def test_the_core_imports_no_dagster_and_not_the_pipeline(name: str) -> None:
+    assert not external_imports(name) & {"dagster", "ploutos_pipeline"}
+
