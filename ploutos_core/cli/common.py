@@ -21,11 +21,11 @@ def market_from_csv(path: str | Path) -> MarketData:
     The same core functions as the Dagster assets, so the command line and the pipeline agree.
     """
     from ploutos_core.data import load_ohlcv
-    from ploutos_core.features import compute_features_many
+    from ploutos_core.features import MIN_HISTORY_BARS, compute_features_many
     from ploutos_core.market import build_market
 
     data_config = load_config(DataConfig, default_config_path("data"))
     log.info("reading %s", path)
-    ohlcv = load_ohlcv(path, adjust=data_config.adjust_prices)
+    ohlcv = load_ohlcv(path, adjust=data_config.adjust_prices, min_history=MIN_HISTORY_BARS)
     log.info("computing features for %d tickers", ohlcv["ticker"].nunique())
     return build_market(compute_features_many(ohlcv), ohlcv)

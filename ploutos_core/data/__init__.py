@@ -11,11 +11,9 @@ markets the demo and the tests use.
 
 from ploutos_core.data.layouts import OHLCV_COLUMNS, PRICE_COLUMNS
 from ploutos_core.data.loading import OhlcvLoad, content_hash, load_ohlcv, read_ohlcv
-from ploutos_core.data.repairs import MIN_HISTORY_BARS
 from ploutos_core.data.validation import TICKER_PATTERN, TICKER_RULE, validate_ticker
 
 __all__ = [
-    "MIN_HISTORY_BARS",
     "OHLCV_COLUMNS",
     "PRICE_COLUMNS",
     "TICKER_PATTERN",

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ploutos_core.data.layouts import PRICE_COLUMNS, to_long
-from ploutos_core.data.repairs import MIN_HISTORY_BARS, drop_short, sort_rows
+from ploutos_core.data.repairs import drop_short, sort_rows
 from ploutos_core.data.validation import check_prices, parse_columns
 from ploutos_core.errors import DataError
 
@@ -62,7 +62,7 @@ def content_hash(path: str | os.PathLike[str]) -> str:
 
 
 def load_ohlcv(
-    path: str | os.PathLike[str], *, adjust: bool = True, min_history: int = MIN_HISTORY_BARS
+    path: str | os.PathLike[str], *, adjust: bool = True, min_history: int = 1
 ) -> pd.DataFrame:
     """Read, validate and normalize an OHLCV CSV; return the long table.
 
@@ -72,7 +72,7 @@ def load_ohlcv(
 
 
 def read_ohlcv(
-    path: str | os.PathLike[str], *, adjust: bool = True, min_history: int = MIN_HISTORY_BARS
+    path: str | os.PathLike[str], *, adjust: bool = True, min_history: int = 1
 ) -> OhlcvLoad:
     """Read, validate and normalize an OHLCV CSV.
 
@@ -85,7 +85,9 @@ def read_ohlcv(
         ``adj_close / close`` and divide volume by it (split and dividend adjustment).
         ``DataConfig.adjust_prices`` switches this off.
     min_history:
-        Tickers with fewer rows are dropped (listed in :attr:`OhlcvLoad.dropped`).
+        Tickers with fewer rows are dropped (listed in :attr:`OhlcvLoad.dropped`); the pipeline
+        and the command line pass ``ploutos_core.features.MIN_HISTORY_BARS``, the feature warm-up
+        plus one bar.
 
     Returns
     -------

@@ -11,13 +11,8 @@ import pandas as pd
 
 from ploutos_core.data.validation import MAX_SHOWN, rows_error
 from ploutos_core.errors import DataError
-from ploutos_core.features import WARMUP_BARS
 
 logger = logging.getLogger("ploutos.data")
-
-MIN_HISTORY_BARS = WARMUP_BARS + 1
-"""A ticker needs at least one bar left after the feature warm-up."""
-
 
 def _lines(lines: np.ndarray) -> str:
     """Up to MAX_SHOWN line numbers (a wide-layout line holds several tickers' rows)."""
@@ -100,11 +95,8 @@ def drop_short(
     short = counts[counts < min_history]
     if short.empty:
         return frame, {}
-    why = ""
-    if min_history == MIN_HISTORY_BARS:
-        why = f" (the {WARMUP_BARS}-bar feature warm-up plus one)"
     dropped = {
-        str(ticker): f"only {n} rows; needs at least {min_history}{why}"
+        str(ticker): f"only {n} rows; needs at least {min_history}"
         for ticker, n in short.items()
     }
     if len(short) == len(counts):

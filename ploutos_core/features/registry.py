@@ -331,6 +331,9 @@ REGISTRY: tuple[FeatureSpec, ...] = (
 
 FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in REGISTRY)
 WARMUP_BARS: int = max(spec.warmup for spec in REGISTRY)
+MIN_HISTORY_BARS: int = WARMUP_BARS + 1
+"""Rows a ticker needs to get any feature row: the warm-up plus one bar (``read_ohlcv``'s
+``min_history`` in the pipeline and the command line)."""
 
 
 def _feature_version() -> str:

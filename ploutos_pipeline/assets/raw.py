@@ -5,6 +5,7 @@ import dagster as dg
 from ploutos_core.config import DataConfig
 from ploutos_core.data import content_hash, read_ohlcv
 from ploutos_core.data.lineage import diff_fingerprints, frame_fingerprint, ticker_fingerprints
+from ploutos_core.features import MIN_HISTORY_BARS
 from ploutos_core.storage import write_json_atomic, write_parquet_atomic
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions
@@ -41,7 +42,9 @@ def raw_ohlcv(
 ) -> dg.MaterializeResult:
     with reported_as_failure():
         data_config = to_core(config, DataConfig, "raw_ohlcv run config")
-        loaded = read_ohlcv(ohlcv_source.path, adjust=data_config.adjust_prices)
+        loaded = read_ohlcv(
+            ohlcv_source.path, adjust=data_config.adjust_prices, min_history=MIN_HISTORY_BARS
+        )
     frame = loaded.frame
     fingerprints = ticker_fingerprints(frame)
     previous = storage.read_fingerprints()

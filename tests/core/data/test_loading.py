@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ploutos_core.data import (
-    MIN_HISTORY_BARS,
     OHLCV_COLUMNS,
     OhlcvLoad,
     content_hash,
@@ -27,7 +28,7 @@ from ploutos_core.data import (
 from ploutos_core.data.sample import make_market
 from ploutos_core.data.validation import MAX_SHOWN
 from ploutos_core.errors import DataError
-from ploutos_core.features import WARMUP_BARS
+from ploutos_core.features import MIN_HISTORY_BARS, WARMUP_BARS
 
 WriteCsv = Callable[..., Path]
 
@@ -287,16 +288,22 @@ def test_short_tickers_are_dropped_with_a_warning(
     assert any(short[0] in r.getMessage() for r in caplog.records)
 
 
-def test_default_min_history_is_the_feature_warmup_plus_one(write_csv: WriteCsv) -> None:
+def test_tickers_shorter_than_the_feature_warmup_are_dropped(write_csv: WriteCsv) -> None:
     frame = make_market(
         2, WARMUP_BARS + 1, seed=2, late_listing=False, delisting=False, missing_days=False
     )
     frame = frame.drop(frame.index[frame["ticker"].eq(frame["ticker"].iloc[0])][-1:])
-    result = read_ohlcv(write_csv(frame))
+    result = read_ohlcv(write_csv(frame), min_history=MIN_HISTORY_BARS)
     assert MIN_HISTORY_BARS == WARMUP_BARS + 1
     assert list(result.dropped) == [frame["ticker"].iloc[0]]
-    assert f"{WARMUP_BARS}-bar feature warm-up" in result.dropped[frame["ticker"].iloc[0]]
+    assert f"needs at least {MIN_HISTORY_BARS}" in result.dropped[frame["ticker"].iloc[0]]
     assert result.frame["ticker"].nunique() == 1
+
+
+def test_reading_data_does_not_import_the_feature_code() -> None:
+    """Reading a CSV needs no pandas-ta (the minimum history is passed in)."""
+    code = "import sys, ploutos_core.data; sys.exit('pandas_ta' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_all_tickers_too_short_is_an_error(write_csv: WriteCsv) -> None:
