@@ -48,7 +48,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-BARS_PER_YEAR = 252
+from ploutos_core.market.dates import BARS_PER_YEAR
+
 METRIC_NAMES = (
     "total_return",
     "cagr",

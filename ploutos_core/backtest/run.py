@@ -27,6 +27,7 @@ from ploutos_core.backtest.simulate import accounting_error, simulate
 from ploutos_core.config import BacktestConfig
 from ploutos_core.errors import ManifestError
 from ploutos_core.market import MarketData
+from ploutos_core.market.dates import iso_day
 from ploutos_core.storage import write_bytes_atomic, write_json_atomic, write_parquet_atomic
 
 EQUITY_FILE = "equity.parquet"
@@ -57,12 +58,12 @@ def _test_market(trained: TrainedModel, market: MarketData) -> MarketData:
             f"{trained.manifest_path}: the test period starts {start}, not after the training "
             f"period's end {train_end}; the manifest is inconsistent, retrain the model"
         )
-    have = f"{str(market.dates[0])[:10]} to {str(market.dates[-1])[:10]}" if market.T else "none"
+    have = f"{iso_day(market.dates[0])} to {iso_day(market.dates[-1])}" if market.T else "none"
     try:
         period = market.period(start, end)
     except ValueError:
         period = None
-    if period is None or str(period.dates[0])[:10] != start or str(period.dates[-1])[:10] != end:
+    if period is None or iso_day(period.dates[0]) != start or iso_day(period.dates[-1]) != end:
         raise ManifestError(
             f"the model's test period is {start} to {end} ({trained.manifest_path}) but the "
             f"data covers {have}: backtest on data that includes the whole test period"

@@ -50,14 +50,15 @@ from ploutos_core.config import EnvConfig
 from ploutos_core.env.rewards import DifferentialSharpe, shaped_reward
 from ploutos_core.errors import ConfigError, DataError
 from ploutos_core.market import MarketData
-from ploutos_core.market.dates import as_datetime64, iso_day
+from ploutos_core.market.dates import BARS_PER_YEAR, as_datetime64, iso_day
 
-BARS_PER_YEAR = 252
 HOLD, BUY, SELL = 0, 1, 2
 Policy = Callable[[np.ndarray], np.ndarray]
 """Observations ``float32 [1, obs_size]`` -> actions ``[1, n_tickers]`` (0 hold, 1 buy, 2 sell)."""
 _TINY = np.finfo(np.float64).tiny
 MIN_ORDER_FRACTION = 1e-6
+"""Buys smaller than this fraction of the initial cash are dropped: once the cash is spent, what
+is left is rounding dust, and orders of dust would open meaningless positions."""
 POSITION_VALUES = 2  # per ticker, after all tickers' features: position weight, unrealized return
 PORTFOLIO_VALUES = 3  # at the end: cash weight, return since the episode start, drawdown
 
@@ -66,8 +67,6 @@ def observation_size(n_tickers: int, n_features: int) -> int:
     """Length of an observation (:meth:`PortfolioCore.observe`): every ticker's features, then
     the position values of every ticker, then the portfolio values."""
     return n_tickers * (n_features + POSITION_VALUES) + PORTFOLIO_VALUES
-"""Buys smaller than this fraction of the initial cash are dropped: once the cash is spent, what
-is left is rounding dust, and orders of dust would open meaningless positions."""
 
 
 class StepResult(NamedTuple):

@@ -9,6 +9,9 @@ import pandas as pd
 
 from ploutos_core.errors import DataError
 
+BARS_PER_YEAR = 252
+"""Trading days in a year: the annualization of every metric and of the episode Sharpe ratio."""
+
 
 def as_datetime64(value: str | np.datetime64 | pd.Timestamp) -> np.datetime64:
     try:

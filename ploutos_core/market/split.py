@@ -11,6 +11,7 @@ import numpy as np
 
 from ploutos_core.config import SplitConfig
 from ploutos_core.errors import ConfigError
+from ploutos_core.market.dates import iso_day
 
 __all__ = ["Split", "split_periods"]
 
@@ -24,9 +25,6 @@ class Split:
     test_start: str
     test_end: str
 
-
-def _iso(date: np.datetime64) -> str:
-    return str(np.datetime64(date, "D"))
 
 
 def split_periods(dates: np.ndarray, split: SplitConfig) -> Split:
@@ -53,7 +51,7 @@ def split_periods(dates: np.ndarray, split: SplitConfig) -> Split:
     n = len(days)
     if n == 0:
         raise ConfigError("cannot split an empty date range: the market has no trading dates")
-    span = f"the data has {n} trading dates from {_iso(days[0])} to {_iso(days[-1])}"
+    span = f"the data has {n} trading dates from {iso_day(days[0])} to {iso_day(days[-1])}"
     if split.train_end is not None:
         n_train = int(np.searchsorted(days, np.datetime64(split.train_end, "D"), side="right"))
         where = f"split.train_end {split.train_end}"
@@ -70,7 +68,9 @@ def split_periods(dates: np.ndarray, split: SplitConfig) -> Split:
     if test_first >= n:
         raise ConfigError(
             f"{where} with split.embargo_days={split.embargo_days} leave no test dates "
-            f"({span}; training ends {_iso(days[n_train - 1])}); move split.train_end earlier "
+            f"({span}; training ends {iso_day(days[n_train - 1])}); move split.train_end earlier "
             "or lower split.embargo_days"
         )
-    return Split(_iso(days[0]), _iso(days[n_train - 1]), _iso(days[test_first]), _iso(days[-1]))
+    return Split(
+        iso_day(days[0]), iso_day(days[n_train - 1]), iso_day(days[test_first]), iso_day(days[-1])
+    )
