@@ -7,8 +7,9 @@ Unknown keys are errors. Command-line options and Dagster run config override th
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,6 +18,7 @@ from ploutos_core.errors import ConfigError
 from ploutos_core.paths import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "config"
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 class StrictModel(BaseModel):
@@ -93,13 +95,17 @@ class TrainingConfig(StrictModel):
 
     seed: int = 42
     total_timesteps: int = Field(50_000_000, gt=0)
-    device: str = "auto"
+    device: str = Field(
+        "auto", description="auto (CUDA when present), cpu, cuda or cuda:N; checked when parsed."
+    )
     n_envs: int = Field(32, ge=1)
     n_steps: int = Field(128, ge=1)
     batch_size: int = Field(2048, ge=2)
     n_epochs: int = Field(10, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
-    lr_schedule: str = Field("linear", description="'linear' (decay to 0) or 'constant'.")
+    lr_schedule: Literal["linear", "constant"] = Field(
+        "linear", description="'linear' (decay to 0 over total_timesteps) or 'constant'."
+    )
     gamma: float = Field(0.99, gt=0, le=1)
     gae_lambda: float = Field(0.95, gt=0, le=1)
     clip_range: float = Field(0.2, gt=0)
@@ -130,12 +136,13 @@ class TrainingConfig(StrictModel):
             raise ValueError(f"layer widths must be positive, got {value}")
         return value
 
-    @field_validator("lr_schedule")
+    @field_validator("device")
     @classmethod
-    def _schedule(cls, value: str) -> str:
-        if value not in ("linear", "constant"):
-            raise ValueError(f"lr_schedule must be 'linear' or 'constant', got {value!r}")
-        return value
+    def _device(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not DEVICE_PATTERN.fullmatch(name):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return name
 
     @model_validator(mode="after")
     def _batch_fits_rollout(self) -> TrainingConfig:

@@ -36,7 +36,6 @@ def build_definitions(
             "ohlcv_source": OhlcvSource(path=data_path or paths.data_path()),
             "storage": storage,
             "features_io_manager": FeaturesIOManager(storage=storage),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(storage.base / "dagster_io")),
         },
     )
 

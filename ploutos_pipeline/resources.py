@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,8 +11,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from ploutos_core.artifacts import ModelDir
 from ploutos_core.errors import StorageError
 from ploutos_core.storage import remove_stale_temporaries
+
+
+def _run_stamp(run_id: str) -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{run_id[:8]}"
 
 
 class OhlcvSource(dg.ConfigurableResource):
@@ -71,6 +77,14 @@ class PloutosStorage(dg.ConfigurableResource):
     @property
     def backtests_dir(self) -> Path:
         return self.base / "backtests"
+
+    def new_model_dir(self, run_id: str) -> ModelDir:
+        """A model directory of its own for run ``run_id``: ``models/<UTC time>-<run id>``."""
+        return ModelDir(self.models_dir / _run_stamp(run_id))
+
+    def new_backtest_dir(self, run_id: str) -> Path:
+        """A backtest directory of its own for run ``run_id``: ``backtests/<UTC time>-<run id>``."""
+        return self.backtests_dir / _run_stamp(run_id)
 
     def read_fingerprints(self) -> dict[str, str]:
         """Per-ticker content hashes of the current raw_ohlcv (empty before its first run)."""

@@ -22,7 +22,7 @@ WriteCsv = Callable[..., Path]
 
 
 @pytest.fixture
-def tiny_market() -> pd.DataFrame:
+def tiny_ohlcv() -> pd.DataFrame:
     """5 tickers x 400 business days: one lists late, one delists, one misses a few days."""
     return make_market(5, 400, seed=7)
 

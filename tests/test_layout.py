@@ -1,4 +1,5 @@
-"""The layout's rules: no import cycle, and the core imports neither Dagster nor the pipeline."""
+"""The layout's rules: no import cycle, the core imports neither Dagster nor the pipeline, and no
+module outside ``artifacts`` spells a file name of a model directory."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ploutos_core.artifacts import model_dir
 from ploutos_core.paths import PROJECT_ROOT
 
 PACKAGES = ("ploutos_core", "ploutos_pipeline")
@@ -83,3 +85,15 @@ def test_no_import_cycle() -> None:
 def test_the_core_imports_no_dagster_and_not_the_pipeline(name: str) -> None:
     assert not external_imports(name) & {"dagster", "ploutos_pipeline"}
 
+
+
+def test_model_directory_file_names_live_in_artifacts() -> None:
+    names = [getattr(model_dir, n) for n in dir(model_dir) if n.isupper()]
+    names = [n for n in names if isinstance(n, str) and "." in n]
+    assert "manifest.json" in names
+    spelled = {
+        module: [n for n in names if f'"{n}"' in MODULES[module].read_text()]
+        for module in MODULES
+        if not module.startswith("ploutos_core.artifacts")
+    }
+    assert {m: n for m, n in spelled.items() if n} == {}

@@ -11,14 +11,12 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from ploutos_core.artifacts.manifest import MANIFEST, _read_manifest
-from ploutos_core.artifacts.model_dir import stats_path_for
-from ploutos_core.config import EnvConfig, TrainingConfig, parse_config
+from ploutos_core.artifacts.manifest import Manifest
+from ploutos_core.artifacts.model_dir import ModelDir, stats_path_for
+from ploutos_core.config import EnvConfig
 from ploutos_core.env.core import Policy
 from ploutos_core.errors import ManifestError
-from ploutos_core.storage import (
-    atomic_path,
-)
+from ploutos_core.storage import atomic_path
 
 
 def save_model(model: BaseAlgorithm, path: str | Path) -> Path:
@@ -46,29 +44,35 @@ class TrainedModel:
         The policy, on the CPU.
     obs_stats : stable_baselines3.common.vec_env.VecNormalize
         Observation statistics from training, frozen (``training=False``, ``norm_reward=False``).
-    manifest : dict
-        The model directory's ``manifest.json``.
-    model_path, stats_path, manifest_path : Path
+    manifest : Manifest
+        The model directory's manifest.
+    model_path, stats_path : Path
+        The model file and its statistics.
     """
 
     model: Any
     obs_stats: Any
-    manifest: dict[str, Any]
+    manifest: Manifest
     model_path: Path
     stats_path: Path
-    manifest_path: Path
+
+    @property
+    def model_dir(self) -> ModelDir:
+        return ModelDir.of(self.model_path)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.model_dir.manifest
 
     @property
     def env_config(self) -> EnvConfig:
         """The environment settings the model was trained with (costs, sizing, capital)."""
-        config = parse_config(TrainingConfig, self.manifest["config"], str(self.manifest_path))
-        return config.env
+        return self.manifest.config.env
 
     @property
     def test_period(self) -> tuple[str, str]:
         """``(start, end)`` of the test period, ISO dates."""
-        period = self.manifest["test_period"]
-        return str(period["start"]), str(period["end"])
+        return self.manifest.test_period.start, self.manifest.test_period.end
 
     def policy(self, deterministic: bool = True) -> Policy:
         """The model as a :data:`Policy` on raw observations (normalized with ``obs_stats``).
@@ -123,7 +127,7 @@ def _fast_load_objects(model_path: Path) -> dict[str, Any]:
 
 
 def load_trained_model(model_path: str | Path) -> TrainedModel:
-    """Load a model zip, its VecNormalize statistics and its directory's ``manifest.json``.
+    """Load a model zip, its VecNormalize statistics and its directory's manifest.
 
     Parameters
     ----------
@@ -139,8 +143,6 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
     """
     from stable_baselines3 import PPO
 
-    from ploutos_core.artifacts.model_dir import stats_path_for
-
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ManifestError(
@@ -152,8 +154,8 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
             f"no VecNormalize statistics at {stats_path} for {model_path.name}: a model is "
             "evaluated with the statistics saved beside it"
         )
-    manifest_path = model_path.parent / MANIFEST
-    manifest = _read_manifest(manifest_path)
+    manifest_path = ModelDir.of(model_path).manifest
+    manifest = Manifest.read(manifest_path)
     try:
         with stats_path.open("rb") as handle:
             obs_stats = pickle.load(handle)
@@ -164,10 +166,10 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
     model = PPO.load(model_path, device="cpu", custom_objects=_fast_load_objects(model_path))
     obs_shape = tuple(model.observation_space.shape)
     nvec = np.asarray(getattr(model.action_space, "nvec", []))
-    if nvec.size != len(manifest["tickers"]) or not np.all(nvec == 3):
+    if nvec.size != len(manifest.tickers) or not np.all(nvec == 3):
         raise ManifestError(
             f"{model_path} has action space {model.action_space} but its manifest lists "
-            f"{len(manifest['tickers'])} tickers with hold/buy/sell each: the model and "
+            f"{len(manifest.tickers)} tickers with hold/buy/sell each: the model and "
             f"{manifest_path} do not belong together"
         )
     if tuple(obs_stats.obs_rms.mean.shape) != obs_shape:
@@ -175,4 +177,4 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
             f"{stats_path} normalizes observations of shape {obs_stats.obs_rms.mean.shape} but "
             f"{model_path} expects {obs_shape}: the statistics belong to another model"
         )
-    return TrainedModel(model, obs_stats, manifest, model_path, stats_path, manifest_path)
+    return TrainedModel(model, obs_stats, manifest, model_path, stats_path)

@@ -19,7 +19,6 @@ from ploutos_core.backtest.simulate import BacktestRun
 
 SIDES = ("strategy", "buy_and_hold", "cash")
 
-
 SIDE_LABELS = {"strategy": "Strategy", "buy_and_hold": "Buy & hold", "cash": "Cash"}
 
 

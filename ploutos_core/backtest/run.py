@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ploutos_core.artifacts import TrainedModel, check_manifest, load_trained_model
+from ploutos_core.artifacts import TrainedModel, check_compatible, load_trained_model
 from ploutos_core.backtest import plots
 from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark, cash_benchmark
 from ploutos_core.backtest.metrics import (
@@ -31,17 +31,9 @@ from ploutos_core.market.dates import iso_day
 from ploutos_core.storage import write_bytes_atomic, write_json_atomic, write_parquet_atomic
 
 EQUITY_FILE = "equity.parquet"
-
-
 TRADES_FILE = "trades.parquet"
-
-
 POSITIONS_FILE = "positions.parquet"
-
-
 METRICS_FILE = "metrics.json"
-
-
 EQUITY_PLOT = "backtest_equity.png"
 
 
@@ -52,7 +44,7 @@ INFERENCE_THREADS = 1
 
 def _test_market(trained: TrainedModel, market: MarketData) -> MarketData:
     start, end = trained.test_period
-    train_end = str(trained.manifest["train_period"]["end"])
+    train_end = trained.manifest.train_period.end
     if not train_end < start:
         raise ManifestError(
             f"{trained.manifest_path}: the test period starts {start}, not after the training "
@@ -124,11 +116,17 @@ def run_backtest(
     clock = time.perf_counter()
     output_dir = Path(output_dir)
     trained = load_trained_model(model_path)
-    check_manifest(trained.manifest, market, str(trained.manifest_path))
+    check_compatible(
+        trained.manifest,
+        market,
+        str(trained.manifest_path),
+        "Backtest on the data the model was trained on (same tickers and feature registry), "
+        "or retrain the model",
+    )
     test = _test_market(trained, market)
     env_config = trained.env_config
     if not config.deterministic:
-        trained.model.set_random_seed(int(trained.manifest.get("seed", 0)))
+        trained.model.set_random_seed(trained.manifest.seed)
     timings["load"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -185,7 +183,7 @@ def run_backtest(
     summary = {
         "model": str(trained.model_path),
         "test_period": {"start": start, "end": end, "bars": int(test.T)},
-        "train_period": trained.manifest["train_period"],
+        "train_period": trained.manifest.train_period.model_dump(),
         "deterministic": config.deterministic,
         "accounting_error": error,
         **results,

@@ -9,15 +9,15 @@ features match the ones the model was trained on. Heavy imports happen inside
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
+from ploutos_core.artifacts.model_dir import ModelDir
+from ploutos_core.cli.common import DEFAULT_MODEL_DIR
 from ploutos_core.config import BacktestConfig, default_config_path, load_config
 from ploutos_core.paths import DEFAULT_DATA
 
-DEFAULT_MODEL = Path("models") / "ploutos_production" / "final_model.zip"
+DEFAULT_MODEL = ModelDir(DEFAULT_MODEL_DIR).final_model
 
-log = logging.getLogger("ploutos")
 
 
 def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ploutos_core.market import MarketData
 
 log = logging.getLogger("ploutos")
+DEFAULT_MODEL_DIR = Path("models") / "ploutos_production"
+"""Where ``ploutos train`` writes and ``ploutos backtest`` reads by default (the guide's name)."""
 
 
 def market_from_csv(path: str | Path) -> MarketData:

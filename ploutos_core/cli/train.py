@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ploutos_core.cli.common import log, market_from_csv
+from ploutos_core.cli.common import DEFAULT_MODEL_DIR, log, market_from_csv
 from ploutos_core.config import TrainingConfig, default_config_path, load_config
 from ploutos_core.paths import DEFAULT_DATA
 
-DEFAULT_OUTPUT = Path("models") / "ploutos_production"
-
+DEFAULT_OUTPUT = DEFAULT_MODEL_DIR
 
 PROGRESS_EVERY = 0.05
 

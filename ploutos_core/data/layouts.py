@@ -13,9 +13,7 @@ from ploutos_core.errors import DataError
 
 OHLCV_COLUMNS = ("date", "ticker", "open", "high", "low", "close", "volume")
 
-
 PRICE_COLUMNS = ("open", "high", "low", "close")
-
 
 _ALIASES = {
     "date": ("date", "datetime", "timestamp", "time", "day", "tradedate", "tradingday"),
@@ -28,12 +26,9 @@ _ALIASES = {
     "volume": ("volume", "vol", "tradevolume"),
 }
 
-
 _CANONICAL = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
 
-
 _FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
-
 
 _COLUMN_FIX = (
     "the long layout needs a header row with date, ticker, open, high, low, close, volume "

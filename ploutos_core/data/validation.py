@@ -26,23 +26,18 @@ separators, no whitespace, no ``..``, and no leading ``.``, ``-`` or ``=`` (hidd
 option-like names, spreadsheet formulas).
 """
 
-
 TICKER_RULE = (
     "letters, digits and . - ^ = _ only, at most 15 characters, "
     "not starting with '.', '-' or '=', and no '..'"
 )
 
-
 MAX_SHOWN = 5
 """How many offending rows an error message lists."""
-
 
 CLOSE_TOLERANCE = 1e-6
 """Relative slack for ``low <= close <= high`` (values rounded to a few decimals in the CSV)."""
 
-
 FIRST_YEAR, LAST_YEAR = 1900, 2199
-
 
 _TZ_SUFFIX = re.compile(
     r"(?i)^(?P<stamp>.*?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"

@@ -43,6 +43,9 @@ class MarketData:
         ``float32 [T, N]``, forward-filled, zero before listing.
     tradable
         ``bool [T, N]``.
+    feature_version
+        ``ploutos_core.features.FEATURE_VERSION`` of the features (None when they do not come
+        from the registry).
     """
 
     dates: np.ndarray
@@ -52,6 +55,7 @@ class MarketData:
     open: np.ndarray
     close: np.ndarray
     tradable: np.ndarray
+    feature_version: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tickers", tuple(self.tickers))
@@ -121,4 +125,5 @@ class MarketData:
             open=self.open[lo:hi],
             close=self.close[lo:hi],
             tradable=self.tradable[lo:hi],
+            feature_version=self.feature_version,
         )

@@ -22,7 +22,6 @@ from ploutos_core.market.dates import iso_day
 
 _LISTED = 10
 
-
 _READ_THREADS = 8
 
 
@@ -31,10 +30,15 @@ def _listing(items: Sequence[Any]) -> str:
     return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
-def _default_feature_names() -> tuple[str, ...]:
-    from ploutos_core.features import FEATURE_NAMES
+def _feature_definition(
+    feature_names: Sequence[str] | None, feature_version: str | None
+) -> tuple[tuple[str, ...], str | None]:
+    """The feature columns and their version: the registry's unless ``feature_names`` is given."""
+    if feature_names is not None:
+        return tuple(feature_names), feature_version
+    from ploutos_core.features import FEATURE_NAMES, FEATURE_VERSION
 
-    return tuple(FEATURE_NAMES)
+    return tuple(FEATURE_NAMES), feature_version or FEATURE_VERSION
 
 
 def _day_ns(value: int | np.integer) -> str:
@@ -113,12 +117,14 @@ class _Assembler:
         open_: np.ndarray,
         close: np.ndarray,
         feature_names: Sequence[str],
+        feature_version: str | None,
     ) -> None:
         self.calendar, self.open, self.close, self.has_bar = _ohlcv_grid(
             dates_ns, codes, tickers, open_, close
         )
         self.tickers = tuple(tickers)
         self.feature_names = tuple(feature_names)
+        self.feature_version = feature_version
         T, N, F = len(self.calendar), len(tickers), len(feature_names)
         self.features = np.zeros((T, N, F), dtype=np.float32)
         self.tradable = np.zeros((T, N), dtype=bool)
@@ -160,6 +166,7 @@ class _Assembler:
             open=self.open,
             close=self.close,
             tradable=self.tradable,
+            feature_version=self.feature_version,
         )
 
 
@@ -175,6 +182,7 @@ def build_market(
     features: Mapping[str, pd.DataFrame],
     ohlcv: pd.DataFrame,
     feature_names: Sequence[str] | None = None,
+    feature_version: str | None = None,
 ) -> MarketData:
     """Build :class:`MarketData` from per-ticker feature frames and the long OHLCV frame.
 
@@ -188,6 +196,9 @@ def build_market(
         ``ploutos_core.data.load_ohlcv``). Its tickers, sorted, are the universe.
     feature_names
         Feature columns in observation order; default ``ploutos_core.features.FEATURE_NAMES``.
+    feature_version
+        What defines the features' values (recorded in a trained model's manifest); default
+        ``ploutos_core.features.FEATURE_VERSION`` for the registry's features, else None.
 
     Raises
     ------
@@ -195,7 +206,7 @@ def build_market(
         Tickers without features (or features without OHLCV), missing feature columns, non-finite
         features, feature rows on dates without an OHLCV bar, duplicate or invalid OHLCV rows.
     """
-    names = tuple(feature_names) if feature_names is not None else _default_feature_names()
+    names, version = _feature_definition(feature_names, feature_version)
     _ohlcv_columns(ohlcv)
     codes, uniques = pd.factorize(ohlcv["ticker"], sort=True)
     tickers = [str(t) for t in uniques]
@@ -214,6 +225,7 @@ def build_market(
         open_=ohlcv["open"].to_numpy(dtype=np.float32),
         close=ohlcv["close"].to_numpy(dtype=np.float32),
         feature_names=names,
+        feature_version=version,
     )
     for n, ticker in enumerate(tickers):
         frame = features[ticker]
@@ -259,6 +271,7 @@ def load_market(
     tickers: Sequence[str] | None = None,
     *,
     feature_names: Sequence[str] | None = None,
+    feature_version: str | None = None,
 ) -> MarketData:
     """Read the cached feature partitions and the raw OHLCV Parquet into :class:`MarketData`.
 
@@ -271,8 +284,8 @@ def load_market(
     tickers
         Universe in column order (e.g. a trained model's tickers); default: every OHLCV ticker,
         sorted.
-    feature_names
-        Feature columns in observation order; default ``ploutos_core.features.FEATURE_NAMES``.
+    feature_names, feature_version
+        As for :func:`build_market`.
 
     Raises
     ------
@@ -280,7 +293,7 @@ def load_market(
         Tickers missing from the OHLCV data or without a feature file, plus every error of
         :func:`build_market`.
     """
-    names = tuple(feature_names) if feature_names is not None else _default_feature_names()
+    names, version = _feature_definition(feature_names, feature_version)
     features_dir = Path(features_dir)
     try:
         table = pq.read_table(
@@ -320,6 +333,7 @@ def load_market(
         open_=table.column("open").to_numpy().astype(np.float32)[keep],
         close=table.column("close").to_numpy().astype(np.float32)[keep],
         feature_names=names,
+        feature_version=version,
     )
 
     def place(n: int) -> None:

@@ -21,8 +21,9 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import safe_mean
 
-from ploutos_core.artifacts.model_dir import stats_path_for
+from ploutos_core.artifacts.model_dir import ModelDir, stats_path_for
 from ploutos_core.artifacts.saved_model import save_model
+from ploutos_core.training.interruption import interrupts_deferred
 
 # Losses PPO.train() records; the means are over every minibatch of the update, so one
 # non-finite minibatch shows up in them.
@@ -56,12 +57,10 @@ class CheckpointEvery(BaseCallback):
     ----------
     save_freq:
         Timesteps (summed over all sub-environments) between checkpoints.
-    save_dir:
-        Directory the checkpoints are written to.
+    model_dir:
+        The model directory the checkpoints are written to (a path or a :class:`ModelDir`).
     log:
         Where each saved checkpoint is reported.
-    name_prefix:
-        File name prefix.
     keep:
         Keep only the newest ``keep`` checkpoints this callback saved (with their statistics),
         deleting older ones; 0 keeps all. At 500 tickers a checkpoint is about 270 MB.
@@ -70,18 +69,16 @@ class CheckpointEvery(BaseCallback):
     def __init__(
         self,
         save_freq: int,
-        save_dir: str | Path,
+        model_dir: str | Path | ModelDir,
         log: logging.Logger,
-        name_prefix: str = "checkpoint",
         keep: int = 0,
     ) -> None:
         super().__init__()
         if save_freq < 1:
             raise ValueError(f"save_freq must be >= 1, got {save_freq}")
         self.save_freq = save_freq
-        self.save_dir = Path(save_dir)
+        self.model_dir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
         self.log = log
-        self.name_prefix = name_prefix
         self.keep = keep
         self.saved: list[Path] = []
         self._next_save = save_freq
@@ -97,9 +94,10 @@ class CheckpointEvery(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next_save:
             self._next_save = (self.num_timesteps // self.save_freq + 1) * self.save_freq
-            path = self.save_dir / f"{self.name_prefix}_{self.num_timesteps}_steps.zip"
+            path = self.model_dir.checkpoint(self.num_timesteps)
             if parameters_finite(self.model.policy):
-                self.saved.append(save_model(self.model, path))
+                with interrupts_deferred():
+                    self.saved.append(save_model(self.model, path))
                 self.log.info("saved checkpoint %s", path)
                 self._prune()
             else:

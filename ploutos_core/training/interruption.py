@@ -1,5 +1,6 @@
 """Interruption: SIGTERM becomes an exception in the training thread, so ``train`` can save the
-interrupted model before the process ends (Ctrl+C already raises ``KeyboardInterrupt``).
+interrupted model before the process ends (Ctrl+C already raises ``KeyboardInterrupt``), and no
+interruption lands in the middle of writing a model file.
 """
 
 from __future__ import annotations
@@ -40,3 +41,26 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, so that a save is never cut in half.
+
+    A termination raised while torch writes a model file surfaces from its C++ zip writer as a
+    plain ``RuntimeError`` ("unexpected pos"), which would look like a failure instead of an
+    interruption and leave no interrupted model. Blocked at the operating system, the signal
+    waits and is delivered as soon as the block ends, where the interruption is handled as usual.
+    Only the main thread receives these signals; elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

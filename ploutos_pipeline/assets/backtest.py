@@ -1,17 +1,17 @@
 """Stage 4: out-of-sample backtest of the latest model, against an equal-weight benchmark."""
 
-import datetime as dt
-import json
 from pathlib import Path
 
 import dagster as dg
 
+from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.backtest import BacktestReport, run_backtest
 from ploutos_core.backtest.plots import markdown_image
 from ploutos_core.config import BacktestConfig
 from ploutos_core.market import load_market
 from ploutos_core.storage import atomic_dir
 from ploutos_pipeline.assets.features import features
+from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_dir, trained_model
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
@@ -25,7 +25,7 @@ BacktestRunConfig = config_class_from_yaml(BacktestConfig, "backtest", "Backtest
 
 
 @dg.asset(
-    deps=[features],
+    deps=[features, trained_model],
     group_name="backtest",
     kinds={"matplotlib", "parquet"},
     automation_condition=AFTER_EACH_NEW_MODEL,
@@ -42,21 +42,16 @@ BacktestRunConfig = config_class_from_yaml(BacktestConfig, "backtest", "Backtest
     ),
 )
 def backtest(
-    context: dg.AssetExecutionContext,
-    config: BacktestRunConfig,
-    storage: PloutosStorage,
-    trained_model: str,
+    context: dg.AssetExecutionContext, config: BacktestRunConfig, storage: PloutosStorage
 ) -> dg.MaterializeResult:
-    model_dir = Path(trained_model)
-    output_dir = storage.backtests_dir / (
-        f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run.run_id[:8]}"
-    )
+    model_dir = latest_model_dir(context.instance, trained_model.key)
+    output_dir = storage.new_backtest_dir(context.run.run_id)
     with reported_as_failure():
-        tickers = json.loads((model_dir / "manifest.json").read_text())["tickers"]
+        tickers = Manifest.read(model_dir.manifest).tickers
         market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
         backtest_config = to_core(config, BacktestConfig, "backtest run config")
         with atomic_dir(output_dir) as tmp:
-            report = run_backtest(model_dir / "final_model.zip", market, backtest_config, tmp)
+            report = run_backtest(model_dir.final_model, market, backtest_config, tmp)
     report = report.moved_to(output_dir)
     context.log.info(f"backtest {report.test_start} .. {report.test_end}\n{report.table}")
     return dg.MaterializeResult(
@@ -71,7 +66,7 @@ def backtest(
     )
 
 
-def _metadata(report: BacktestReport, model_dir: Path, output_dir: Path) -> dict[str, object]:
+def _metadata(report: BacktestReport, model_dir: ModelDir, output_dir: Path) -> dict[str, object]:
     metadata: dict[str, object] = {
         name: dg.MetadataValue.float(float(value))
         for name, value in report.flat_metrics().items()
@@ -81,7 +76,7 @@ def _metadata(report: BacktestReport, model_dir: Path, output_dir: Path) -> dict
             "metrics": dg.MetadataValue.md(report.table),
             "equity_plot": dg.MetadataValue.md(markdown_image(report.equity_thumbnail, "equity")),
             "test_period": f"{report.test_start} .. {report.test_end}",
-            "model_dir": dg.MetadataValue.path(str(model_dir)),
+            MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
             "output_dir": dg.MetadataValue.path(str(output_dir)),
             **{
                 f"path_{name}": dg.MetadataValue.path(str(path))

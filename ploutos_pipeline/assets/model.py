@@ -1,14 +1,11 @@
 """Stage 3: PPO training as one op in the ``gpu`` pool (one training at a time per instance)."""
 
-
-import datetime as dt
-import json
-
 import dagster as dg
 
+from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.config import TrainingConfig
 from ploutos_core.market import load_market
-from ploutos_core.training import train
+from ploutos_core.training import TrainingResult, train
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
@@ -17,6 +14,8 @@ from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 TrainedModelConfig = config_class_from_yaml(
     TrainingConfig, "training", "TrainedModelConfig", overlay_env="PLOUTOS_TRAINING_CONFIG"
 )
+MODEL_DIR = "model_dir"
+"""Metadata key of a model asset's directory: how later assets find the model."""
 
 
 def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> list[str]:
@@ -35,6 +34,34 @@ def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> lis
     return tickers
 
 
+def latest_model_dir(instance: dg.DagsterInstance, asset: dg.AssetKey) -> ModelDir:
+    """The directory of ``asset``'s latest materialization (a model asset's ``model_dir``)."""
+    event = instance.get_latest_materialization_event(asset)
+    if event is None or event.asset_materialization is None:
+        raise dg.Failure(f"{asset.to_user_string()} has not been materialized; train a model first")
+    return ModelDir(event.asset_materialization.metadata[MODEL_DIR].value)
+
+
+def model_metadata(result: TrainingResult) -> dict[str, object]:
+    """What the UI shows of a trained model, from its manifest."""
+    manifest: Manifest = result.manifest
+    return {
+        MODEL_DIR: dg.MetadataValue.path(str(result.output_dir)),
+        "timesteps": manifest.timesteps,
+        "wall_time_s": round(result.wall_time_s, 1),
+        "steps_per_second": round(result.steps_per_second, 1),
+        "ep_rew_mean": dg.MetadataValue.float(
+            float("nan") if manifest.ep_rew_mean is None else manifest.ep_rew_mean
+        ),
+        "device": manifest.device,
+        "policy": manifest.policy,
+        "tickers": len(manifest.tickers),
+        "train_period": str(manifest.train_period),
+        "test_period": str(manifest.test_period),
+        "tensorboard": dg.MetadataValue.md(f"`tensorboard --logdir {result.tensorboard_dir}`"),
+    }
+
+
 @dg.asset(
     deps=[features],
     pool="gpu",
@@ -47,32 +74,11 @@ def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> lis
 )
 def trained_model(
     context: dg.AssetExecutionContext, config: TrainedModelConfig, storage: PloutosStorage
-) -> dg.Output[str]:
+) -> dg.MaterializeResult:
     tickers = _universe(context, storage)
-    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{context.run.run_id[:8]}"
-    model_dir = storage.models_dir / stamp
+    model_dir = storage.new_model_dir(context.run.run_id)
     with reported_as_failure():
         training_config = to_core(config, TrainingConfig, "trained_model run config")
         market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
-        result = train(training_config, market, model_dir, logger=context.log)
-    manifest = json.loads(result.manifest_path.read_text())
-    train_period, test_period = manifest["train_period"], manifest["test_period"]
-    return dg.Output(
-        str(model_dir),
-        metadata={
-            "model_dir": dg.MetadataValue.path(str(model_dir)),
-            "timesteps": result.timesteps,
-            "wall_time_s": round(result.wall_time_s, 1),
-            "steps_per_second": round(result.steps_per_second, 1),
-            "ep_rew_mean": dg.MetadataValue.float(
-                float("nan") if result.ep_rew_mean is None else result.ep_rew_mean
-            ),
-            "device": result.device,
-            "tickers": len(tickers),
-            "train_period": f"{train_period['start']} .. {train_period['end']}",
-            "test_period": f"{test_period['start']} .. {test_period['end']}",
-            "tensorboard": dg.MetadataValue.md(
-                f"`tensorboard --logdir {result.tensorboard_dir}`"
-            ),
-        },
-    )
+        result = train(training_config, market, model_dir.path, logger=context.log)
+    return dg.MaterializeResult(metadata=model_metadata(result))

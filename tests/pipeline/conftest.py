@@ -12,17 +12,6 @@ from ploutos_core.data.sample import make_market
 from ploutos_pipeline.definitions import build_definitions
 from ploutos_pipeline.partitions import ticker_partitions
 
-TINY_TRAINING = {
-    "total_timesteps": 512,
-    "n_envs": 2,
-    "n_steps": 128,
-    "batch_size": 128,
-    "n_epochs": 1,
-    "net_arch": [16, 16],
-    "checkpoint_freq": 256,
-    "env": {"episode_length": 64},
-}
-
 
 @dataclass
 class Pipeline:

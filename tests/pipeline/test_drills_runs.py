@@ -18,7 +18,8 @@ from stable_baselines3 import PPO
 
 from ploutos_pipeline.definitions import build_definitions
 from ploutos_pipeline.partitions import ticker_partitions
-from tests.pipeline.conftest import TINY_TRAINING, write_market
+from tests.pipeline.conftest import write_market
+from tests.support.configs import TINY_TRAINING
 from tests.support.servers import dagster_servers, make_home
 from tests.support.waiting import wait_for
 

@@ -30,6 +30,7 @@ from ploutos_pipeline.definitions import build_definitions
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.sensors import csv_change_sensor
 from tests.pipeline.conftest import Pipeline, write_market
+from tests.support.configs import tiny_training_yaml
 from tests.support.servers import BIN, REPO, make_home
 
 POLL_S = 0.02
@@ -148,16 +149,7 @@ def test_each_run_removes_what_killed_runs_left_behind(tmp_path: Path) -> None:
 # -- 2. SIGKILL while training -----------------------------------------------------------------
 
 
-TRAINING_YAML = """\
-total_timesteps: 200000
-n_envs: 2
-n_steps: 64
-batch_size: 64
-n_epochs: 1
-net_arch: [16, 16]
-checkpoint_freq: 256
-env: {episode_length: 64}
-"""
+TRAINING_YAML = tiny_training_yaml(total_timesteps=200_000)
 
 
 def _steps(checkpoint: Path) -> int:

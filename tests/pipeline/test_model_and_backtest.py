@@ -9,7 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.pipeline.conftest import TINY_TRAINING, Pipeline, write_market
+from tests.pipeline.conftest import Pipeline, write_market
+from tests.support.configs import TINY_TRAINING
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 RETRAIN_CONFIG = {"ops": {"trained_model": {"config": TINY_TRAINING}}}

@@ -17,7 +17,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from tests.pipeline.conftest import TINY_TRAINING, write_market
+from tests.pipeline.conftest import write_market
+from tests.support.configs import TINY_TRAINING
 from tests.support.servers import REPO, dagster_servers, make_home
 from tests.support.waiting import wait_for
 

@@ -1,9 +1,8 @@
-"""Backtest: accounting, benchmark, sanity of the whole chain, a trained model, the manifest."""
+"""Backtest: accounting, benchmark, sanity of the whole chain, and a trained model's test period."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -11,8 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ploutos_core.artifacts import check_manifest, load_trained_model
-from ploutos_core.artifacts.model_dir import stats_path_for
 from ploutos_core.backtest import (
     BacktestRun,
     accounting_error,
@@ -23,22 +20,15 @@ from ploutos_core.backtest import (
     simulate,
 )
 from ploutos_core.backtest.plots import PNG_SIGNATURE
-from ploutos_core.config import BacktestConfig, EnvConfig, TrainingConfig
-from ploutos_core.data.sample import make_market
+from ploutos_core.config import BacktestConfig, EnvConfig
 from ploutos_core.errors import ManifestError
 from ploutos_core.market import MarketData, build_market
-from ploutos_core.training import train
-from tests.support.markets import random_feature_frames, random_feature_market
+from tests.core.conftest import TinyModel
+from tests.support.markets import random_feature_market
 
 FEATURES = tuple(f"f{i}" for i in range(6))
 HOLD, BUY, SELL = 0, 1, 2
 ENV = EnvConfig()
-
-
-def synthetic_inputs(n_tickers: int, n_days: int, seed: int, **market_options: bool):
-    """Real synthetic OHLCV and random features (no indicators: fast)."""
-    ohlcv = make_market(n_tickers, n_days, seed=seed, **market_options)
-    return random_feature_frames(ohlcv, FEATURES, seed=seed), ohlcv
 
 
 def synthetic_market(n_tickers: int, n_days: int, seed: int, **market_options: bool):
@@ -204,31 +194,8 @@ def test_cash_benchmark_and_table(market):
 
 
 @pytest.fixture(scope="module")
-def model_inputs():
-    return synthetic_inputs(5, 330, seed=21)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, model_inputs):
-    features, ohlcv = model_inputs
-    market = build_market(features, ohlcv, feature_names=FEATURES)
-    config = TrainingConfig.model_validate(
-        {
-            "seed": 3,
-            "total_timesteps": 1024,
-            "device": "cpu",
-            "n_envs": 4,
-            "n_steps": 64,
-            "batch_size": 128,
-            "n_epochs": 1,
-            "net_arch": [16, 16],
-            "checkpoint_freq": 512,
-            "split": {"test_fraction": 0.25, "embargo_days": 5},
-            "env": {"episode_length": 60},
-        }
-    )
-    result = train(config, market, tmp_path_factory.mktemp("model"))
-    return result, market
+def trained(tiny_model: TinyModel):
+    return tiny_model.result, tiny_model.market
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +208,9 @@ def report(trained, tmp_path_factory):
 
 def test_backtest_runs_over_the_test_period_only(trained, report):
     result, market = trained
-    manifest = json.loads(result.manifest_path.read_text())
-    start = np.datetime64(manifest["test_period"]["start"])
-    end = np.datetime64(manifest["test_period"]["end"])
-    train_end = np.datetime64(manifest["train_period"]["end"])
+    start = np.datetime64(result.manifest.test_period.start)
+    end = np.datetime64(result.manifest.test_period.end)
+    train_end = np.datetime64(result.manifest.train_period.end)
     dates = report.strategy.dates
     assert dates[0] == start and dates[-1] == end
     assert dates.size == market.period(start, end).T
@@ -315,65 +281,15 @@ def test_backtest_writes_its_artifacts(report):
     assert {p.parent for p in moved.trade_plots.values()} <= {Path("/final")}
 
 
-def test_the_model_is_loaded_for_evaluation_and_checkpoints_load_too(trained):
+def test_reordered_features_are_refused_before_anything_is_written(
+    trained, tiny_model: TinyModel, tmp_path
+):
     result, _ = trained
-    loaded = load_trained_model(result.model_path)
-    assert loaded.obs_stats.training is False and loaded.obs_stats.norm_reward is False
-    assert loaded.stats_path == stats_path_for(result.model_path)
-    assert result.checkpoints
-    checkpoint = load_trained_model(result.checkpoints[0])
-    assert checkpoint.stats_path.name.endswith("_vecnormalize.pkl")
-    assert checkpoint.manifest == loaded.manifest
-
-
-def test_policy_actions_equal_stable_baselines3_predict(trained, report):
-    result, market = trained
-    loaded = load_trained_model(result.model_path)
-    test = market.period(report.test_start, report.test_end)
-    rng = np.random.default_rng(0)
-    # Real observations plus perturbed ones, so that many actions are exercised.
-    obs = test.features.reshape(test.T, -1)
-    obs = np.concatenate([obs, np.zeros((test.T, 2 * test.N + 3), np.float32)], axis=1)
-    obs = np.concatenate([obs, obs + rng.normal(0, 3, obs.shape).astype(np.float32)])
-    act = loaded.policy(deterministic=True)
-    ours = np.concatenate([act(row[None, :]) for row in obs])
-    theirs, _ = loaded.model.predict(loaded.obs_stats.normalize_obs(obs), deterministic=True)
-    np.testing.assert_array_equal(ours, theirs)
-    assert len(np.unique(theirs)) == 3
-    sampled = np.concatenate([loaded.policy(deterministic=False)(obs) for _ in range(3)])
-    assert sampled.shape == (3 * len(obs), test.N) and set(np.unique(sampled)) <= {0, 1, 2}
-
-
-def test_reordered_features_are_refused(trained, model_inputs, tmp_path):
-    result, _ = trained
-    features, ohlcv = model_inputs
     swapped = (FEATURES[1], FEATURES[0], *FEATURES[2:])
-    market = build_market(features, ohlcv, feature_names=swapped)
+    market = build_market(tiny_model.features, tiny_model.ohlcv, feature_names=swapped)
     with pytest.raises(ManifestError, match=r"different order: position 0 is 'f0'.*'f1'"):
         run_backtest(result.model_path, market, BacktestConfig(), tmp_path)
     assert not list(tmp_path.iterdir())
-
-
-def test_a_missing_ticker_is_refused(trained, model_inputs, tmp_path):
-    result, market = trained
-    features, ohlcv = model_inputs
-    gone = market.tickers[2]
-    fewer = build_market(
-        {t: f for t, f in features.items() if t != gone},
-        ohlcv[ohlcv["ticker"] != gone],
-        feature_names=FEATURES,
-    )
-    with pytest.raises(ManifestError, match=rf"tickers of the model are missing.*'{gone}'"):
-        run_backtest(result.model_path, fewer, BacktestConfig(), tmp_path)
-
-
-def test_manifest_check_names_unknown_and_missing_features(trained):
-    _, market = trained
-    manifest = {"feature_names": ["f0", "f1", "g9", "f3", "f4", "f5"], "tickers": market.tickers}
-    with pytest.raises(ManifestError) as info:
-        check_manifest(manifest, market)
-    assert "missing from the data: ['g9']" in str(info.value)
-    assert "unknown to the model: ['f2']" in str(info.value)
 
 
 def test_data_not_covering_the_test_period_is_refused(trained, report, tmp_path):
@@ -383,65 +299,9 @@ def test_data_not_covering_the_test_period_is_refused(trained, report, tmp_path)
         run_backtest(result.model_path, short, BacktestConfig(), tmp_path)
 
 
-def test_a_model_without_its_statistics_is_refused(trained, tmp_path):
-    result, market = trained
-    lone = tmp_path / "final_model.zip"
-    shutil.copy(result.model_path, lone)
-    shutil.copy(result.manifest_path, tmp_path / "manifest.json")
-    with pytest.raises(ManifestError, match="vecnormalize.pkl"):
-        run_backtest(lone, market, BacktestConfig(), tmp_path / "out")
-
-
-def test_a_model_without_its_manifest_is_refused(trained, tmp_path):
-    result, market = trained
-    for path in (result.model_path, result.stats_path):
-        shutil.copy(path, tmp_path / path.name)
-    with pytest.raises(ManifestError, match="manifest.json"):
-        run_backtest(tmp_path / "final_model.zip", market, BacktestConfig(), tmp_path / "out")
-
-
 def test_results_in_report_are_strategy_buy_and_hold_and_cash(report):
     assert list(report.metrics) == ["strategy", "buy_and_hold", "cash"]
     assert report.metrics["cash"]["total_return"] == 0.0
     assert Path(report.model_path).name == "final_model.zip"
 
 
-# --- the command line ----------------------------------------------------------------------
-
-TINY_TRAINING = """\
-total_timesteps: 512
-device: cpu
-n_envs: 4
-n_steps: 64
-batch_size: 128
-n_epochs: 1
-net_arch: [16, 16]
-env:
-  episode_length: 30
-"""
-
-
-def test_ploutos_backtest_command(tmp_path, capsys):
-    from ploutos_core.cli import build_parser, main
-    from ploutos_core.cli.backtest import DEFAULT_MODEL
-
-    defaults = build_parser().parse_args(["backtest"])
-    assert (defaults.model, defaults.output, defaults.top_k) == (DEFAULT_MODEL, Path("."), None)
-    csv = tmp_path / "ohlcv.csv"
-    make_market(3, 330, seed=9, late_listing=False, delisting=False).to_csv(csv, index=False)
-    config = tmp_path / "training.yaml"
-    config.write_text(TINY_TRAINING)
-    model_dir = tmp_path / "models" / "tiny"
-    assert main(["train", "--config", str(config), "--data", str(csv), "--output",
-                 str(model_dir), "--no-progress-bar"]) == 0
-    capsys.readouterr()
-    out_dir = tmp_path / "bt"
-    assert main(["backtest", "--model", str(model_dir / "final_model.zip"), "--data", str(csv),
-                 "--output", str(out_dir), "--top-k", "1"]) == 0
-    printed = capsys.readouterr().out
-    assert "| Metric | Strategy | Buy & hold | Cash |" in printed
-    assert f"equity plot: {out_dir / 'backtest_equity.png'}" in printed
-    assert (out_dir / "backtest_equity.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert len(list(out_dir.glob("backtest_trades_*.png"))) <= 1
-    assert main(["backtest", "--model", str(tmp_path / "nothing.zip"), "--data", str(csv)]) == 1
-    assert "no model at" in capsys.readouterr().err

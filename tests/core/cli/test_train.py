@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
@@ -15,21 +14,16 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
+from ploutos_core.artifacts import Manifest
 from ploutos_core.cli import build_parser, main
 from ploutos_core.cli.train import DEFAULT_OUTPUT
 from ploutos_core.config import TrainingConfig, default_config_path, load_config
 from ploutos_core.data.sample import make_market
+from ploutos_core.features import FEATURE_NAMES, FEATURE_VERSION
 from ploutos_core.paths import DEFAULT_DATA
+from tests.support.configs import tiny_training_yaml
 
-TINY_CONFIG = """\
-n_envs: 4
-n_steps: 64
-batch_size: 128
-n_epochs: 2
-net_arch: [32, 32]
-env:
-  episode_length: 40
-"""
+TINY_CONFIG = tiny_training_yaml(n_epochs=2)
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +72,12 @@ def test_short_training_through_the_command_line(
         "checkpoint_256_steps_vecnormalize.pkl",
     ):
         assert (out / name).is_file(), name
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["config"]["total_timesteps"] == 512
-    assert manifest["config"]["checkpoint_freq"] == 256
-    assert manifest["seed"] == 3 and manifest["device"] == "cpu"
-    assert len(manifest["feature_names"]) == 85
-    assert manifest["tickers"] == sorted(manifest["tickers"]) and len(manifest["tickers"]) == 4
+    manifest = Manifest.read(out / "manifest.json")
+    assert manifest.config.total_timesteps == 512
+    assert manifest.config.checkpoint_freq == 256
+    assert manifest.seed == 3 and manifest.device == "cpu"
+    assert manifest.feature_names == FEATURE_NAMES and manifest.feature_version == FEATURE_VERSION
+    assert manifest.tickers == tuple(sorted(manifest.tickers)) and len(manifest.tickers) == 4
 
 
 def test_unknown_config_key_exits_with_its_name(
@@ -140,9 +134,9 @@ def test_ctrl_c_saves_a_loadable_interrupted_model(
     assert "interrupted (SIGINT)" in output
     model = PPO.load(out / "interrupted_model.zip", device="cpu")
     assert model.num_timesteps >= 256
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted"
-    assert manifest["timesteps"] == model.num_timesteps
+    manifest = Manifest.read(out / "manifest.json")
+    assert manifest.status == "interrupted"
+    assert manifest.timesteps == model.num_timesteps
     assert f"--resume {out / 'interrupted_model.zip'}" in output
     assert not list(out.glob(".tmp-*"))
     with (out / "interrupted_model_vecnormalize.pkl").open("rb") as file:

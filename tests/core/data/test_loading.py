@@ -87,15 +87,15 @@ def wide_csv(frame: pd.DataFrame, variant: str) -> str:
 # -- accepted layouts --------------------------------------------------------------------------
 
 
-def test_long_layout_round_trips_exactly(tiny_market: pd.DataFrame, write_csv: WriteCsv) -> None:
-    result = read_ohlcv(write_csv(tiny_market), min_history=1)
+def test_long_layout_round_trips_exactly(tiny_ohlcv: pd.DataFrame, write_csv: WriteCsv) -> None:
+    result = read_ohlcv(write_csv(tiny_ohlcv), min_history=1)
     frame = result.frame
     assert tuple(frame.columns) == OHLCV_COLUMNS
     assert frame["date"].dtype == np.dtype("datetime64[ns]")
     assert frame["ticker"].dtype == pd.StringDtype()
     assert all(frame[c].dtype == np.float64 for c in OHLCV_COLUMNS[2:])
     assert isinstance(frame.index, pd.RangeIndex)
-    pd.testing.assert_frame_equal(frame, tiny_market, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(frame, tiny_ohlcv, check_exact=False, rtol=1e-12)
     assert result.repairs == [] and result.dropped == {}
 
 
@@ -133,20 +133,20 @@ def test_any_column_order_case_and_alias(order: list[str], names: dict, extra: b
     pd.testing.assert_frame_equal(frame, expected, check_exact=False, rtol=1e-12)
 
 
-def test_gzip_file_loads_like_the_plain_one(tiny_market: pd.DataFrame, write_csv: WriteCsv) -> None:
-    plain = read_ohlcv(write_csv(tiny_market), min_history=1).frame
-    packed = read_ohlcv(write_csv(tiny_market, "prices.csv.gz"), min_history=1).frame
+def test_gzip_file_loads_like_the_plain_one(tiny_ohlcv: pd.DataFrame, write_csv: WriteCsv) -> None:
+    plain = read_ohlcv(write_csv(tiny_ohlcv), min_history=1).frame
+    packed = read_ohlcv(write_csv(tiny_ohlcv, "prices.csv.gz"), min_history=1).frame
     pd.testing.assert_frame_equal(packed, plain)
 
 
 @pytest.mark.parametrize("variant", ["unnamed", "named", "by_ticker"])
-def test_yfinance_wide_layout(variant: str, tiny_market: pd.DataFrame, write_csv: WriteCsv) -> None:
-    text = wide_csv(tiny_market, variant)
+def test_yfinance_wide_layout(variant: str, tiny_ohlcv: pd.DataFrame, write_csv: WriteCsv) -> None:
+    text = wide_csv(tiny_ohlcv, variant)
     expected_header = {"unnamed": ",Close,", "named": "Price,Close,", "by_ticker": "Ticker,"}
     assert text.startswith(expected_header[variant])
     frame = read_ohlcv(write_csv(text), min_history=1).frame
     # Late listing, delisting and missing days are empty cells in the wide file: no rows.
-    pd.testing.assert_frame_equal(frame, tiny_market, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(frame, tiny_ohlcv, check_exact=False, rtol=1e-12)
 
 
 def test_yfinance_wide_layout_with_adj_close_is_adjusted(write_csv: WriteCsv) -> None:
@@ -275,12 +275,12 @@ def test_rows_grouped_by_date_are_not_a_repair(write_csv: WriteCsv) -> None:
 
 
 def test_short_tickers_are_dropped_with_a_warning(
-    tiny_market: pd.DataFrame, write_csv: WriteCsv, caplog: pytest.LogCaptureFixture
+    tiny_ohlcv: pd.DataFrame, write_csv: WriteCsv, caplog: pytest.LogCaptureFixture
 ) -> None:
-    counts = tiny_market.groupby("ticker").size()
+    counts = tiny_ohlcv.groupby("ticker").size()
     threshold = int(counts.max())
     with caplog.at_level(logging.WARNING, logger="ploutos.data"):
-        result = read_ohlcv(write_csv(tiny_market), min_history=threshold)
+        result = read_ohlcv(write_csv(tiny_ohlcv), min_history=threshold)
     short = sorted(counts[counts < threshold].index)
     assert sorted(result.dropped) == short
     assert all(f"needs at least {threshold}" in why for why in result.dropped.values())

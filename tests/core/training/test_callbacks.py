@@ -58,18 +58,6 @@ def make_model(market: MarketData) -> PPO:
     )
 
 
-@pytest.mark.parametrize(
-    ("model", "stats"),
-    [
-        ("final_model.zip", "vecnormalize.pkl"),
-        ("checkpoint_4096_steps.zip", "checkpoint_4096_steps_vecnormalize.pkl"),
-        ("interrupted_model.zip", "interrupted_model_vecnormalize.pkl"),
-    ],
-)
-def test_stats_path_for(model: str, stats: str) -> None:
-    assert stats_path_for(Path("/m") / model) == Path("/m") / stats
-
-
 def crossings(step: int, freq: int, end: int, start: int = 0) -> list[int]:
     """Timestep counts at which a save is due: the first count >= each multiple of freq."""
     due, next_save, n = [], (start // freq + 1) * freq, start

@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ploutos_core.config import TrainingConfig
 from ploutos_core.errors import ResourceLimitError
 from ploutos_core.training.memory import check_memory, estimate_memory
-
-
-def tiny_config(**overrides: object) -> TrainingConfig:
-    values: dict[str, object] = {
-        "n_envs": 4,
-        "n_steps": 64,
-        "batch_size": 128,
-        "net_arch": [32, 32],
-    }
-    values.update(overrides)
-    return TrainingConfig(**values)
+from tests.support.configs import tiny_training as tiny_config
 
 
 def test_memory_estimate_grows_with_the_knobs() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -18,23 +17,21 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ploutos_core.artifacts import Manifest, Period
 from ploutos_core.artifacts.model_dir import stats_path_for
 from ploutos_core.config import (
-    EnvConfig,
-    SplitConfig,
     TrainingConfig,
-    default_config_path,
-    load_config,
 )
 from ploutos_core.env import PortfolioVecEnv
 from ploutos_core.env.core import observation_size
 from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
 from ploutos_core.market import MarketData
 from ploutos_core.market.split import split_periods
-from ploutos_core.training import TrainingInterrupted, select_device, train
+from ploutos_core.training import TrainingInterrupted, train
 from ploutos_core.training.distributions import BatchedMultiCategoricalDistribution
 from ploutos_core.training.encoders import TickerEncoder
 from ploutos_core.training.normalization import Float32VecNormalize
+from tests.support.configs import tiny_training
 from tests.support.markets import random_feature_market
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -43,7 +40,7 @@ FEATURES = tuple(f"f{i}" for i in range(6))
 POISON = 1000.0
 
 
-def tiny_market(n_tickers: int = 4, n_days: int = 300, *, seed: int = 3) -> MarketData:
+def feature_market(n_tickers: int = 4, n_days: int = 300, *, seed: int = 3) -> MarketData:
     """Real OHLCV from the synthetic market with random features (fast, no indicators)."""
     return random_feature_market(n_tickers, n_days, FEATURES, seed=seed)
 
@@ -60,25 +57,15 @@ def poison_after(market: MarketData, date: str) -> MarketData:
         open=market.open,
         close=market.close,
         tradable=market.tradable,
+        feature_version=market.feature_version,
     )
 
 
 def tiny_config(**overrides: object) -> TrainingConfig:
-    values: dict[str, object] = {
-        "seed": 7,
-        "total_timesteps": 1024,
-        "device": "cpu",
-        "n_envs": 4,
-        "n_steps": 64,
-        "batch_size": 128,
-        "n_epochs": 2,
-        "net_arch": [32, 32],
-        "checkpoint_freq": 300,
-        "split": SplitConfig(test_fraction=0.2, embargo_days=5),
-        "env": EnvConfig(episode_length=40),
-    }
-    values.update(overrides)
-    return TrainingConfig(**values)
+    """The tests' tiny config, a longer run with two epochs and an odd checkpoint cadence."""
+    run = {"total_timesteps": 1024, "n_epochs": 2, "checkpoint_freq": 300}
+    run["split"] = {"test_fraction": 0.2, "embargo_days": 5}
+    return tiny_training(**{**run, **overrides})
 
 
 def final_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -105,7 +92,7 @@ class LearningRates(BaseCallback):
 
 @pytest.fixture(scope="module")
 def market() -> MarketData:
-    return tiny_market()
+    return feature_market()
 
 
 @pytest.fixture(scope="module")
@@ -121,34 +108,6 @@ def trained(market: MarketData, tmp_path_factory: pytest.TempPathFactory):
         extra_callbacks=[rates],
     )
     return result, rates, config
-
-
-# --- config ----------------------------------------------------------------------------------
-
-
-def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "training.yaml"
-    path.write_text("n_env: 4\nenv:\n  costs:\n    comission_bps: 1.0\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(TrainingConfig, path)
-    message = str(caught.value)
-    assert "n_env: unknown key" in message
-    assert "env.costs.comission_bps: unknown key" in message
-    assert str(path) in message
-
-
-def test_default_training_config_has_the_guide_settings() -> None:
-    config = load_config(TrainingConfig, default_config_path("training"))
-    assert (config.n_envs, config.batch_size, config.n_epochs) == (32, 2048, 10)
-    assert (config.learning_rate, config.lr_schedule) == (1e-4, "linear")
-    assert (config.gamma, config.gae_lambda, config.clip_range, config.max_grad_norm) == (
-        0.99,
-        0.95,
-        0.2,
-        0.5,
-    )
-    assert config.checkpoint_freq == 500_000
-    load_config(TrainingConfig, default_config_path("demo_training"))
 
 
 # --- memory guard ----------------------------------------------------------------------------
@@ -167,60 +126,6 @@ def test_train_refuses_a_run_that_cannot_fit_before_building_anything(
     assert not output.exists()
 
 
-# --- device ----------------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(
-    torch.cuda.is_available(), reason="tests the fallback on a machine without CUDA"
-)
-def test_cuda_without_cuda_falls_back_to_cpu_with_a_warning(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with pytest.warns(UserWarning, match="CUDA is not available"):
-        device = select_device("cuda:0", logging.getLogger("test"))
-    assert device == torch.device("cpu")
-    assert "CUDA is not available; training on the CPU" in caplog.text
-    assert select_device("auto") == torch.device("cpu")
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_auto_picks_cuda_when_present() -> None:
-    assert select_device("auto").type == "cuda"
-    assert select_device("cuda:0") == torch.device("cuda:0")
-
-
-@pytest.mark.parametrize("name", ["tpu", "gpu0", "cuda:x"])
-def test_unknown_device_is_a_config_error(name: str) -> None:
-    with pytest.raises(ConfigError, match="auto, cpu, cuda or cuda:N"):
-        select_device(name)
-
-
-# --- normalization -------------------------------------------------------------------------
-
-
-def test_float32_normalization_matches_vecnormalize(market: MarketData) -> None:
-    config = EnvConfig(episode_length=20)
-    ours = Float32VecNormalize(PortfolioVecEnv(market, config, n_envs=3, seed=1), clip_obs=5.0)
-    sb3 = VecNormalize(PortfolioVecEnv(market, config, n_envs=3, seed=1), clip_obs=5.0)
-    np.testing.assert_allclose(ours.reset(), sb3.reset(), rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        action = rng.integers(0, 3, (3, market.N))
-        obs, reward, _, infos = ours.step(action)
-        obs_sb3, reward_sb3, _, infos_sb3 = sb3.step(action)
-        assert obs.dtype == np.float32
-        np.testing.assert_allclose(obs, obs_sb3, rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(reward, reward_sb3)
-        for info, info_sb3 in zip(infos, infos_sb3, strict=True):
-            if "terminal_observation" in info:
-                np.testing.assert_allclose(
-                    info["terminal_observation"], info_sb3["terminal_observation"], atol=1e-5
-                )
-    np.testing.assert_array_equal(ours.obs_rms.mean, sb3.obs_rms.mean)
-    np.testing.assert_array_equal(ours.obs_rms.var, sb3.obs_rms.var)
-    assert np.abs(ours.normalize_obs(ours.get_original_obs())).max() <= 5.0
-
-
 # --- a short run -----------------------------------------------------------------------------
 
 
@@ -230,20 +135,21 @@ def test_train_writes_the_model_directory(trained, market: MarketData) -> None:
     assert result.model_path == out / "final_model.zip"
     assert result.stats_path == out / "vecnormalize.pkl" == stats_path_for(result.model_path)
     assert result.timesteps >= config.total_timesteps
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = Manifest.read(out / "manifest.json")
+    assert manifest == result.manifest
     split = split_periods(market.dates, config.split)
-    assert manifest["status"] == "complete"
-    assert manifest["feature_names"] == list(FEATURES)
-    assert manifest["tickers"] == list(market.tickers)
-    assert manifest["train_period"] == {"start": split.train_start, "end": split.train_end}
-    assert manifest["test_period"] == {"start": split.test_start, "end": split.test_end}
-    assert manifest["embargo_days"] == 5
-    assert manifest["config"] == config.model_dump()
-    assert manifest["seed"] == 7
-    assert manifest["device"] == "cpu"
-    assert manifest["timesteps"] == result.timesteps
-    assert manifest["steps_per_second"] > 0 and manifest["wall_time_s"] > 0
-    assert set(manifest["versions"]) >= {
+    assert manifest.status == "complete"
+    assert (manifest.model, manifest.vecnormalize) == ("final_model.zip", "vecnormalize.pkl")
+    assert manifest.feature_names == FEATURES
+    assert manifest.tickers == market.tickers
+    assert manifest.train_period == Period(start=split.train_start, end=split.train_end)
+    assert manifest.test_period == Period(start=split.test_start, end=split.test_end)
+    assert manifest.config == config
+    assert manifest.seed == 7 and manifest.policy == "encoder"
+    assert manifest.device == "cpu"
+    assert manifest.timesteps == result.timesteps
+    assert manifest.steps_per_second > 0 and manifest.wall_time_s > 0
+    assert set(manifest.versions) >= {
         "python",
         "numpy",
         "pandas",
@@ -253,7 +159,7 @@ def test_train_writes_the_model_directory(trained, market: MarketData) -> None:
         "pandas_ta",
         "ploutos",
     }
-    assert isinstance(manifest["ep_rew_mean"], float)
+    assert isinstance(manifest.ep_rew_mean, float)
     assert not list(out.glob(".tmp-*"))
 
 
@@ -288,7 +194,7 @@ def test_saved_model_is_a_plain_mlp_policy(trained, market: MarketData) -> None:
 
 def test_normalization_statistics_come_from_the_training_period_only(trained) -> None:
     result, _, config = trained
-    venv = PortfolioVecEnv(tiny_market(), config.env, n_envs=1)
+    venv = PortfolioVecEnv(feature_market(), config.env, n_envs=1)
     stats = VecNormalize.load(str(result.stats_path), venv)
     assert stats.obs_rms.count > config.total_timesteps / 2
     n_features = 4 * len(FEATURES)
@@ -376,9 +282,9 @@ def test_resume_continues_the_timestep_count_schedule_and_curves(
     for timesteps, lr in rates.seen[1:]:
         expected = config.learning_rate * max(0.0, 1 - timesteps / config.total_timesteps)
         assert lr == pytest.approx(expected, rel=1e-9, abs=1e-15)
-    manifest = json.loads(resumed.manifest_path.read_text())
-    assert manifest["resumed_from"] == str(checkpoint)
-    assert manifest["timesteps"] == resumed.timesteps
+    manifest = Manifest.read(resumed.manifest_path)
+    assert manifest.resumed_from == str(checkpoint)
+    assert manifest.timesteps == resumed.timesteps
     events = EventAccumulator(str(resumed.tensorboard_dir / "ppo_1"))
     events.Reload()
     steps = [e.step for e in events.Scalars("train/loss")]
@@ -390,13 +296,14 @@ def test_resume_with_another_ticker_encoder_is_refused(trained, tmp_path: Path) 
     result, _, config = trained
     flat = config.model_copy(update={"ticker_encoder": []})
     with pytest.raises(ConfigError, match=r"ticker_encoder \[16\] but the config says \[\]"):
-        train(flat, tiny_market(), tmp_path / "flat", resume=result.checkpoints[0])
+        train(flat, feature_market(), tmp_path / "flat", resume=result.checkpoints[0])
 
 
 def test_resume_on_other_tickers_is_refused(trained, tmp_path: Path) -> None:
     result, _, config = trained
-    other = tiny_market(n_tickers=5)
-    with pytest.raises(ManifestError, match=r"different tickers .*new \['CON01'\]"):
+    other = feature_market(n_tickers=5)
+    unknown = r"tickers in the data are unknown to the model: \['CON01'\].*Resume"
+    with pytest.raises(ManifestError, match=unknown):
         train(config, other, tmp_path / "other", resume=result.checkpoints[0])
     assert not (tmp_path / "other").exists()
 
@@ -455,9 +362,9 @@ def test_interruption_saves_a_loadable_model_then_reraises(
     assert model.num_timesteps == 400
     venv = PortfolioVecEnv(market, config.env, n_envs=1)
     VecNormalize.load(str(out / "interrupted_model_vecnormalize.pkl"), venv)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted"
-    assert manifest["model"] == "interrupted_model.zip"
+    manifest = Manifest.read(out / "manifest.json")
+    assert manifest.status == "interrupted"
+    assert manifest.model == "interrupted_model.zip"
     assert not (out / "final_model.zip").exists()
 
 
