@@ -66,8 +66,34 @@ class EnvConfig(StrictModel):
     buy_fraction: float = Field(0.2, gt=0, le=1)
     max_position_weight: float = Field(0.25, gt=0, le=1)
     min_equity_fraction: float = Field(0.5, ge=0, lt=1)
+    trailing_window: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "Bars of the trailing return and drawdown the policy observes; null: episode_length. "
+            "At most episode_length, so training episodes fill the window a backtest uses."
+        ),
+    )
+    observe_reward_state: bool = Field(
+        True, description="Show the policy the running Sharpe estimate the DSR reward depends on."
+    )
     costs: CostConfig = CostConfig()
     reward: RewardConfig = RewardConfig()
+
+    @property
+    def window(self) -> int:
+        """The trailing window in bars (``trailing_window``, else ``episode_length``)."""
+        return self.trailing_window or self.episode_length
+
+    @model_validator(mode="after")
+    def _window_fits_episodes(self) -> EnvConfig:
+        if self.trailing_window is not None and self.trailing_window > self.episode_length:
+            raise ValueError(
+                f"trailing_window ({self.trailing_window}) exceeds episode_length "
+                f"({self.episode_length}): training episodes would never fill the window the "
+                "backtest observes; lower trailing_window or raise episode_length"
+            )
+        return self
 
 
 class SplitConfig(StrictModel):

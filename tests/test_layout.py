@@ -30,8 +30,9 @@ MODULES = module_files()
 def module_level_imports(name: str) -> set[str]:
     """Modules of the project that ``name`` imports when it is imported (not inside functions).
 
-    ``from package import submodule`` depends on the submodule only: Python imports it even while
-    the package's ``__init__`` is still running.
+    Importing ``a.b.c`` first runs the ``__init__`` of ``a`` and ``a.b``, so those count too,
+    except the packages ``name`` itself lives in (already being imported). ``from package import
+    submodule`` needs the submodule, not the names of the package's ``__init__``.
     """
     imported = set()
     for node in ast.parse(MODULES[name].read_text()).body:
@@ -43,7 +44,12 @@ def module_level_imports(name: str) -> set[str]:
                 imported.add(node.module)
         elif isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
-    return {module for module in imported if module in MODULES and module != name}
+    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+    with_packages = set()
+    for module in imported:
+        parts = module.split(".")
+        with_packages |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return {m for m in with_packages - own if m in MODULES and m != name}
 
 
 def external_imports(name: str) -> set[str]:

@@ -164,7 +164,6 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
     obs_stats.training = False
     obs_stats.norm_reward = False
     model = PPO.load(model_path, device="cpu", custom_objects=_fast_load_objects(model_path))
-    obs_shape = tuple(model.observation_space.shape)
     nvec = np.asarray(getattr(model.action_space, "nvec", []))
     if nvec.size != len(manifest.tickers) or not np.all(nvec == 3):
         raise ManifestError(
@@ -172,9 +171,10 @@ def load_trained_model(model_path: str | Path) -> TrainedModel:
             f"{len(manifest.tickers)} tickers with hold/buy/sell each: the model and "
             f"{manifest_path} do not belong together"
         )
-    if tuple(obs_stats.obs_rms.mean.shape) != obs_shape:
+    # Pooled statistics (ploutos_core.training.normalization) know their features per ticker.
+    if getattr(obs_stats.obs_rms, "n_features", None) != len(manifest.feature_names):
         raise ManifestError(
-            f"{stats_path} normalizes observations of shape {obs_stats.obs_rms.mean.shape} but "
-            f"{model_path} expects {obs_shape}: the statistics belong to another model"
+            f"{stats_path} does not hold pooled statistics of {len(manifest.feature_names)} "
+            f"features: it belongs to another model or an earlier Ploutos; retrain the model"
         )
     return TrainedModel(model, obs_stats, manifest, model_path, stats_path)

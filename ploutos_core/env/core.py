@@ -25,11 +25,16 @@ Execution of the actions decided on bar ``t`` (its observation uses data up to b
 7. Reward: Differential Sharpe Ratio of ``R = equity[t+1] / equity[t] - 1`` minus the optional
    drawdown and turnover penalties, clipped (:mod:`ploutos_core.env.rewards`).
 
-Observation at bar ``t`` (flat float32, ``N * F + 2 * N + 3``): the features of every ticker
-(ticker-major), the position weights ``shares * close[t] / equity``, the unrealized returns
-``close[t] / entry_price - 1`` (both zero for tickers without a position or not tradable at ``t``),
-then cash weight ``cash / equity``, the return since the episode start ``equity / start - 1`` and
-the current drawdown ``1 - equity / running peak`` (>= 0).
+Observation at bar ``t`` (layout in :mod:`ploutos_core.env.layout`): the features of every
+ticker, the position weights ``shares * close[t] / equity`` and unrealized returns
+``close[t] / entry_price - 1`` (both zero for tickers without a position or not tradable at
+``t``), the tradable flags, then the cash weight ``cash / equity``, the trailing return
+``equity / equity[t - W] - 1`` and the trailing drawdown ``1 - equity / max(equity[t - W..t])``
+over the last ``W`` bars (``trailing_window``, default ``episode_length``; an episode's first
+bars reach back to its start), and the running Sharpe estimate ``A / sqrt(B - A**2) * sqrt(252)``
+of the reward's moments (0 with ``observe_reward_state: false``). The portfolio values therefore
+mean the same in a training episode and in a backtest that runs for years, and the value
+function sees the state the Differential Sharpe reward depends on.
 
 Episodes start at a bar drawn by the caller's generator among the valid starts (a tradable ticker
 and room for at least one step; when the period allows, only starts leaving room for a full
@@ -47,6 +52,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ploutos_core.config import EnvConfig
+from ploutos_core.env.layout import ObservationLayout
 from ploutos_core.env.rewards import DifferentialSharpe, shaped_reward
 from ploutos_core.errors import ConfigError, DataError
 from ploutos_core.market import MarketData
@@ -59,14 +65,6 @@ _TINY = np.finfo(np.float64).tiny
 MIN_ORDER_FRACTION = 1e-6
 """Buys smaller than this fraction of the initial cash are dropped: once the cash is spent, what
 is left is rounding dust, and orders of dust would open meaningless positions."""
-POSITION_VALUES = 2  # per ticker, after all tickers' features: position weight, unrealized return
-PORTFOLIO_VALUES = 3  # at the end: cash weight, return since the episode start, drawdown
-
-
-def observation_size(n_tickers: int, n_features: int) -> int:
-    """Length of an observation (:meth:`PortfolioCore.observe`): every ticker's features, then
-    the position values of every ticker, then the portfolio values."""
-    return n_tickers * (n_features + POSITION_VALUES) + PORTFOLIO_VALUES
 
 
 class StepResult(NamedTuple):
@@ -136,7 +134,8 @@ class PortfolioCore:
         self.n_envs = n_envs
         self.run_to_end = run_to_end
         T, N, F = market.T, market.N, market.F
-        self.obs_size = observation_size(N, F)
+        self.layout = ObservationLayout(N, F)
+        self.obs_size = self.layout.size
         self.flat_features = market.features.reshape(T, N * F)
         tradable = market.tradable
         ever = tradable.any(axis=0)
@@ -161,6 +160,8 @@ class PortfolioCore:
         self.cash = np.zeros(E)
         self.equity = np.zeros(E)
         self.peak = np.zeros(E)
+        # Equity of the last trailing_window + 1 steps, the current step's at steps % (W + 1).
+        self._history = np.zeros((E, config.window + 1))
         self.shares = np.zeros((E, N))
         self.cost_basis = np.zeros((E, N))
         self._sold = np.zeros((E, N))
@@ -210,6 +211,7 @@ class PortfolioCore:
         self.cash[envs] = cash
         self.equity[envs] = cash
         self.peak[envs] = cash
+        self._history[envs] = cash
         self.shares[envs] = 0.0
         self.cost_basis[envs] = 0.0
         self.dsr.reset(envs)
@@ -256,7 +258,8 @@ class PortfolioCore:
         for row, bar in enumerate(t.tolist()):
             obs[row, :nf] = self.flat_features[bar]
         shares = self.shares[sel]
-        held = ((shares > 0.0) & self.market.tradable[t]).astype(np.float64)
+        tradable = self.market.tradable[t]
+        held = ((shares > 0.0) & tradable).astype(np.float64)
         value = shares * self._close[t]
         value *= held
         equity = self.equity[sel]
@@ -265,9 +268,14 @@ class PortfolioCore:
         unrealized = value / np.maximum(self.cost_basis[sel], _TINY)
         unrealized -= held
         obs[:, nf + N : nf + 2 * N] = unrealized
-        obs[:, -3] = self.cash[sel] / equity
-        obs[:, -2] = equity / self.config.initial_cash - 1.0
-        obs[:, -1] = 1.0 - equity / self.peak[sel]
+        obs[:, self.layout.tradable] = tradable
+        history = self._history[sel]
+        start = history[np.arange(len(t)), (self.steps[sel] + 1) % history.shape[1]]
+        portfolio = obs[:, self.layout.portfolio]
+        portfolio[:, 0] = self.cash[sel] / equity
+        portfolio[:, 1] = equity / start - 1.0
+        portfolio[:, 2] = 1.0 - equity / history.max(axis=1)
+        portfolio[:, 3] = self.dsr.sharpe(sel) if self.config.observe_reward_state else 0.0
         return obs
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -316,6 +324,7 @@ class PortfolioCore:
         np.maximum(notional, 0.0, out=notional)
         buy_total = notional.sum(axis=1)
         cash -= buy_total * (1.0 + rate)
+        np.maximum(cash, 0.0, out=cash)  # spending all the cash can leave -1e-11 of rounding
         bought = notional / open1
         basis += notional
         new_shares = shares + bought
@@ -334,6 +343,7 @@ class PortfolioCore:
         self.fill_index = t1.copy()
         self.t = t1
         self.steps += 1
+        self._history[np.arange(self.n_envs), self.steps % self._history.shape[1]] = equity1
         self.cash = cash
         self.shares = new_shares
         self.cost_basis = basis

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ploutos_core.config import RewardConfig
+from ploutos_core.market.dates import BARS_PER_YEAR
 
 VARIANCE_FLOOR_FRACTION = 0.01
 
@@ -57,6 +58,13 @@ class DifferentialSharpe:
         """Restart the estimates of the streams at ``indices`` (all by default)."""
         self.A[indices] = 0.0
         self.B[indices] = self.prior_variance
+
+    def sharpe(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The running Sharpe ratio estimate ``A / sqrt(B - A**2)`` of the streams at ``indices``,
+        annualized (``* sqrt(BARS_PER_YEAR)``), the variance floored as in :meth:`step`."""
+        a, b = self.A[indices], self.B[indices]
+        variance = np.maximum(b - a * a, self.variance_floor)
+        return a / np.sqrt(variance) * np.sqrt(BARS_PER_YEAR)
 
     def step(self, returns: np.ndarray) -> np.ndarray:
         """Consume one return per stream; return ``D_t`` per stream and update ``A`` and ``B``."""

@@ -1,12 +1,13 @@
 """The per-ticker encoder: one small network shared by every ticker, in front of the policy's MLP.
 
 The flat policy feeds the whole observation to its first layers: at 500 tickers that is a
-43,503 x 256 weight matrix per network, which costs most of a rollout step and of an update on a
+44,004 x 256 weight matrix per network, which costs most of a rollout step and of an update on a
 CPU, and learns each ticker's features with separate weights. With ``ticker_encoder`` set in the
-config, each ticker's 85 features and its two position values (weight, unrealized return) go
-through the same layers (``[16]``: 87 -> 16), and the policy's ``net_arch`` MLPs read the
-concatenated codes plus the three portfolio values. Same features, same VecNormalize, same PPO;
-an SB3 ``BaseFeaturesExtractor``, so models save, load and resume like any ``MlpPolicy`` model.
+config, each ticker's 85 features, its two position values (weight, unrealized return) and its
+tradable flag go through the same layers (``[16]``: 88 -> 16), and the policy's ``net_arch`` MLPs
+read the concatenated codes plus the portfolio values. Same features, same normalization, same
+PPO; an SB3 ``BaseFeaturesExtractor``, so models save, load and resume like any ``MlpPolicy``
+model.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from ploutos_core.env.core import PORTFOLIO_VALUES, POSITION_VALUES, observation_size
+from ploutos_core.env.layout import PORTFOLIO_VALUES, ObservationLayout, ticker_inputs
 
 __all__ = ["TickerEncoder"]
 
@@ -43,7 +44,8 @@ class TickerEncoder(BaseFeaturesExtractor):
         n_features: int,
         widths: Sequence[int],
     ) -> None:
-        size = observation_size(n_tickers, n_features)
+        self.layout = ObservationLayout(n_tickers, n_features)
+        size = self.layout.size
         if observation_space.shape != (size,):
             raise ValueError(
                 f"observation of shape {observation_space.shape} is not {n_tickers} tickers x "
@@ -55,22 +57,19 @@ class TickerEncoder(BaseFeaturesExtractor):
         self.n_tickers = n_tickers
         self.n_features = n_features
         layers: list[nn.Module] = []
-        inputs = n_features + POSITION_VALUES
+        inputs = ticker_inputs(n_features)
         for width in widths:
             layers += [nn.Linear(inputs, width), nn.Tanh()]
             inputs = width
         self.shared = nn.Sequential(*layers)
 
     def per_ticker(self, observations: torch.Tensor) -> torch.Tensor:
-        """``[batch, n_tickers, n_features + 2]``: each ticker's features and position values."""
-        batch = observations.shape[0]
-        n, f = self.n_tickers, self.n_features
-        features = observations[:, : n * f].reshape(batch, n, f)
-        position = observations[:, n * f : n * (f + POSITION_VALUES)]
-        position = position.reshape(batch, POSITION_VALUES, n).transpose(1, 2)
-        return torch.cat([features, position], dim=2)
+        """``[batch, n_tickers, ticker_inputs]``: each ticker's features, position values and
+        tradable flag."""
+        features, positions, tradable, _ = self.layout.split(observations)
+        return torch.cat([features, positions, tradable.unsqueeze(2)], dim=2)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         codes = self.shared(self.per_ticker(observations)).flatten(1)
-        portfolio = observations[:, -PORTFOLIO_VALUES:]
+        portfolio = observations[:, self.layout.portfolio]
         return torch.cat([codes, portfolio], dim=1)

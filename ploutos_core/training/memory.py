@@ -12,7 +12,7 @@ import psutil
 import torch
 
 from ploutos_core.config import TrainingConfig
-from ploutos_core.env.core import PORTFOLIO_VALUES, POSITION_VALUES, observation_size
+from ploutos_core.env.layout import PORTFOLIO_VALUES, observation_size, ticker_inputs
 from ploutos_core.errors import ResourceLimitError
 
 __all__ = ["MemoryEstimate", "check_memory", "estimate_memory", "gib"]
@@ -68,7 +68,7 @@ def estimate_memory(
     obs = observation_size(n_tickers, n_features)
     samples = config.n_envs * config.n_steps
     rollout = 2 * samples * (obs + n_tickers + 6) * 4
-    encoder = [n_features + POSITION_VALUES, *config.ticker_encoder]
+    encoder = [ticker_inputs(n_features), *config.ticker_encoder]
     encoded = n_tickers * encoder[-1] + PORTFOLIO_VALUES if config.ticker_encoder else obs
     layers = [encoded, *config.net_arch]
     mlp = _dense_parameters(layers)

@@ -18,14 +18,14 @@ from ploutos_core.errors import ConfigError, ManifestError
 from ploutos_core.market import MarketData
 from ploutos_core.training.distributions import use_batched_distribution
 from ploutos_core.training.encoders import TickerEncoder
-from ploutos_core.training.normalization import Float32VecNormalize
+from ploutos_core.training.normalization import PooledVecNormalize
 
 
 def build_env(
     config: TrainingConfig, market: MarketData, *, stats: Path | None = None
 ) -> VecNormalize:
     """``PortfolioVecEnv`` over ``market`` wrapped in a training-mode
-    :class:`Float32VecNormalize`.
+    :class:`~ploutos_core.training.normalization.PooledVecNormalize`.
 
     Parameters
     ----------
@@ -38,8 +38,9 @@ def build_env(
     """
     venv = PortfolioVecEnv(market, config.env, n_envs=config.n_envs, seed=config.seed)
     if stats is None:
-        return Float32VecNormalize(
+        return PooledVecNormalize(
             venv,
+            market.F,
             norm_obs=True,
             norm_reward=True,
             clip_obs=config.clip_obs,

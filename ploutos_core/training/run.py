@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
@@ -481,10 +480,7 @@ def _is_non_finite_failure(exc: BaseException) -> bool:
 def _non_finite_error(model: PPO, exc: BaseException, last: Path | None) -> TrainingError:
     vec_normalize = model.get_vec_normalize_env()
     source = "the policy"
-    if vec_normalize is not None and not (
-        np.isfinite(vec_normalize.obs_rms.mean).all()
-        and np.isfinite(vec_normalize.obs_rms.var).all()
-    ):
+    if vec_normalize is not None and not vec_normalize.obs_rms.is_finite():
         source = "the observations (the environment returned NaN/inf, check the features)"
     return TrainingError(
         f"training stopped at {model.num_timesteps:,} timesteps: {source} produced non-finite "

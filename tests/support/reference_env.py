@@ -83,7 +83,7 @@ class ReferencePortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.n_features = series[0].features.shape[1]
         n = len(series)
         self.observation_space = spaces.Box(
-            -np.inf, np.inf, shape=(n * self.n_features + 2 * n + 3,), dtype=np.float32
+            -np.inf, np.inf, shape=(n * (self.n_features + 3) + 4,), dtype=np.float32
         )
         self.action_space = spaces.MultiDiscrete([3] * n)
         candidates = [t for t in range(self.n_bars - 1) if any(s.tradable[t] for s in series)]
@@ -102,6 +102,7 @@ class ReferencePortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.cash = self.config.initial_cash
         self.equity = self.cash
         self.peak = self.cash
+        self.history = [self.cash]  # equity of every step of the episode
         self.shares = [0.0] * n
         self.basis = [0.0] * n
         self.dsr_a = 0.0
@@ -118,12 +119,19 @@ class ReferencePortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
                 value = self.shares[i] * s.close[t]
                 weights[i] = value / self.equity
                 unrealized[i] = value / self.basis[i] - 1.0
+        tradable = [1.0 if s.tradable[t] else 0.0 for s in self.series]
+        window = self.history[-(self.config.window + 1) :]
+        reward = self.config.reward
+        floor = (VARIANCE_FLOOR_FRACTION * reward.prior_volatility) ** 2
+        sharpe = self.dsr_a / max(self.dsr_b - self.dsr_a**2, floor) ** 0.5 * 252**0.5
         portfolio = [
             self.cash / self.equity,
-            self.equity / self.config.initial_cash - 1.0,
-            1.0 - self.equity / self.peak,
+            self.equity / window[0] - 1.0,
+            1.0 - self.equity / max(window),
+            sharpe if self.config.observe_reward_state else 0.0,
         ]
-        return np.concatenate([features, np.array(weights + unrealized + portfolio, np.float32)])
+        values = weights + unrealized + tradable + portfolio
+        return np.concatenate([features, np.array(values, np.float32)])
 
     def _differential_sharpe(self, r: float) -> float:
         reward = self.config.reward
@@ -172,6 +180,7 @@ class ReferencePortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             self.shares[i] += notional / price
             self.basis[i] += notional
             traded += notional
+        self.cash = max(self.cash, 0.0)
         equity = self.cash
         for i, s in enumerate(self.series):
             equity += self.shares[i] * s.close[t1]
@@ -185,6 +194,7 @@ class ReferencePortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         reward = min(max(reward, -config.reward.clip), config.reward.clip)
         self.equity, self.t = equity, t1
+        self.history.append(equity)
         self.steps += 1
         self.episode_reward += reward
         terminated = equity < config.min_equity_fraction * config.initial_cash

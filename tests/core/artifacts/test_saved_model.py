@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ploutos_core.artifacts import load_trained_model, stats_path_for
+from ploutos_core.env.layout import ObservationLayout
 from ploutos_core.errors import ManifestError
 from tests.core.conftest import TinyModel
 
@@ -33,8 +34,10 @@ def test_policy_actions_equal_stable_baselines3_predict(tiny_model: TinyModel) -
     test = tiny_model.market.period(start, end)
     rng = np.random.default_rng(0)
     # Real observations plus perturbed ones, so that many actions are exercised.
-    obs = test.features.reshape(test.T, -1)
-    obs = np.concatenate([obs, np.zeros((test.T, 2 * test.N + 3), np.float32)], axis=1)
+    layout = ObservationLayout(test.N, test.F)
+    obs = np.zeros((test.T, layout.size), np.float32)
+    obs[:, layout.features] = test.features.reshape(test.T, -1)
+    obs[:, layout.tradable] = test.tradable
     obs = np.concatenate([obs, obs + rng.normal(0, 3, obs.shape).astype(np.float32)])
     act = loaded.policy(deterministic=True)
     ours = np.concatenate([act(row[None, :]) for row in obs])

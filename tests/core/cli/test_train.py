@@ -19,6 +19,7 @@ from ploutos_core.cli import build_parser, main
 from ploutos_core.cli.train import DEFAULT_OUTPUT
 from ploutos_core.config import TrainingConfig, default_config_path, load_config
 from ploutos_core.data.sample import make_market
+from ploutos_core.env.layout import observation_size
 from ploutos_core.features import FEATURE_NAMES, FEATURE_VERSION
 from ploutos_core.paths import DEFAULT_DATA
 from tests.support.configs import tiny_training_yaml
@@ -142,5 +143,6 @@ def test_ctrl_c_saves_a_loadable_interrupted_model(
     with (out / "interrupted_model_vecnormalize.pkl").open("rb") as file:
         stats = pickle.load(file)  # what VecNormalize.load does before attaching an env
     assert isinstance(stats, VecNormalize)
-    assert stats.obs_rms.mean.shape == model.observation_space.shape == (4 * 85 + 2 * 4 + 3,)
-    assert stats.obs_rms.count > 256
+    assert model.observation_space.shape == (observation_size(4, 85),)
+    assert stats.obs_rms.n_features == 85
+    assert stats.obs_rms.portfolio.count > 256

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from ploutos_core.config import CostConfig, EnvConfig, RewardConfig
 from ploutos_core.env import PortfolioEnv, PortfolioVecEnv
+from ploutos_core.env.layout import ObservationLayout
 from ploutos_core.env.rewards import differential_sharpe_ratio
 from ploutos_core.errors import DataError
 from ploutos_core.market import MarketData
@@ -120,11 +121,16 @@ def reference() -> ModuleType:
     return reference_env
 
 
+@pytest.mark.parametrize(
+    "env_options",
+    [{}, {"trailing_window": 7, "buy_fraction": 1.0}, {"observe_reward_state": False}],
+    ids=["defaults", "short-window-all-in", "no-reward-state"],
+)
 def test_core_matches_the_ticker_by_ticker_reference(
-    market: MarketData, reference: ModuleType
+    market: MarketData, reference: ModuleType, env_options: dict
 ) -> None:
     rewards = RewardConfig(drawdown_penalty=0.2, turnover_penalty=0.05)
-    config = EnvConfig(episode_length=40, costs=COSTS, reward=rewards)
+    config = EnvConfig(episode_length=40, costs=COSTS, reward=rewards, **env_options)
     ref = reference.ReferencePortfolioEnv(
         reference.ticker_series(market), market.dates, config, seed=3
     )
@@ -148,11 +154,13 @@ def test_observation_layout(market: MarketData) -> None:
     obs = env.reset()
     core = env.core
     N, F = market.N, market.F
-    assert obs.shape == (3, N * F + 2 * N + 3) and obs.dtype == np.float32
+    layout = ObservationLayout(N, F)
+    assert obs.shape == (3, N * F + 3 * N + 4) == (3, layout.size) and obs.dtype == np.float32
     for e in range(3):
         np.testing.assert_array_equal(obs[e, : N * F], market.features[core.t[e]].ravel())
-        assert not obs[e, N * F : -3].any()
-        np.testing.assert_array_equal(obs[e, -3:], [1.0, 0.0, 0.0])
+        assert not obs[e, layout.positions].any()
+        np.testing.assert_array_equal(obs[e, layout.tradable], market.tradable[core.t[e]])
+        np.testing.assert_array_equal(obs[e, -4:], [1.0, 0.0, 0.0, 0.0])
     for _ in range(3):
         obs, _, dones, _ = env.step(np.full((3, N), BUY))
     assert not dones.any()
@@ -164,14 +172,18 @@ def test_observation_layout(market: MarketData) -> None:
         weights = np.where(held, core.shares[e] * close / core.equity[e], 0.0)
         unrealized = np.where(held, close / np.where(held, core.entry_price[e], 1.0) - 1.0, 0.0)
         np.testing.assert_allclose(obs[e, N * F : N * F + N], weights, rtol=1e-6)
-        np.testing.assert_allclose(obs[e, N * F + N : -3], unrealized, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            obs[e, N * F + N : N * F + 2 * N], unrealized, rtol=1e-5, atol=1e-7
+        )
         peak = max(CASH, core.peak[e])
+        a, b = core.dsr.A[e], core.dsr.B[e]
         expected = [
             core.cash[e] / core.equity[e],
-            core.equity[e] / CASH - 1,
+            core.equity[e] / CASH - 1,  # three bars in: the trailing window reaches the start
             1 - core.equity[e] / peak,
+            a / np.sqrt(b - a * a) * np.sqrt(252),
         ]
-        np.testing.assert_allclose(obs[e, -3:], expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(obs[e, -4:], expected, rtol=1e-5, atol=1e-7)
     assert np.shares_memory(core.flat_features, market.features)
 
 
@@ -319,8 +331,8 @@ def test_always_hold_keeps_equity_constant(market: MarketData) -> None:
         obs, rewards, dones, infos = env.step(np.zeros((4, market.N), dtype=np.int64))
         assert [i["equity"] for i in infos] == [CASH] * 4
         assert not rewards.any()
-        assert not obs[:, market.N * market.F : -3].any()
-        np.testing.assert_array_equal(obs[:, -3:], [[1.0, 0.0, 0.0]] * 4)
+        assert not obs[:, ObservationLayout(market.N, market.F).positions].any()
+        np.testing.assert_array_equal(obs[:, -4:], [[1.0, 0.0, 0.0, 0.0]] * 4)
         episodes += int(dones.sum())
     assert episodes == 12
 
@@ -537,3 +549,14 @@ def test_trains_under_vec_normalize_with_ppo(market: MarketData) -> None:
     assert {"r", "l", "t"} <= set(model.ep_info_buffer[0])
     obs = venv.reset()
     assert np.isfinite(obs).all() and np.abs(obs).max() <= venv.clip_obs
+
+
+def test_spending_all_the_cash_never_leaves_it_negative_nor_warns(market: MarketData) -> None:
+    env = PortfolioVecEnv(market, EnvConfig(buy_fraction=1.0, costs=COSTS), 4, seed=2)
+    env.reset()
+    rng = np.random.default_rng(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a divide-by-zero RuntimeWarning fails the test
+        for _ in range(300):
+            env.step(rng.choice(3, size=(4, market.N), p=[0.2, 0.7, 0.1]))
+            assert (env.core.cash >= 0.0).all()

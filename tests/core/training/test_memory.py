@@ -17,8 +17,8 @@ def test_memory_estimate_grows_with_the_knobs() -> None:
     assert more_envs.rollout_buffer == pytest.approx(2 * base.rollout_buffer)
     assert more_tickers.rollout_buffer > 1.9 * base.rollout_buffer
     assert more_tickers.policy > 1.9 * base.policy
-    # 500 tickers x 85 features, 4 envs x 64 steps: 256 samples of 43,503 floats, twice.
-    assert base.rollout_buffer >= 2 * 256 * 43_503 * 4
+    # 500 tickers x 85 features, 4 envs x 64 steps: 256 samples of 44,004 floats, twice.
+    assert base.rollout_buffer >= 2 * 256 * 44_004 * 4
 
 
 def test_the_ticker_encoder_shrinks_the_policy_estimate() -> None:
@@ -26,9 +26,9 @@ def test_the_ticker_encoder_shrinks_the_policy_estimate() -> None:
     flat = estimate_memory(tiny_config(ticker_encoder=[]), **shape)
     encoded = estimate_memory(tiny_config(ticker_encoder=[16]), **shape)
     assert encoded.rollout_buffer == flat.rollout_buffer
-    # First layers: 43,503 x 32 per network flat; 87 x 16 shared, then 8,003 x 32 per network:
-    # 2 x 35,500 x 32 fewer weights, 7 floats each; plus a minibatch's 500 x 16 codes.
-    saved = 2 * 35_500 * 32 * 7 * 4 - (87 * 16 + 16) * 7 * 4 - 128 * 500 * 16 * 4 * 3
+    # First layers: 44,004 x 32 per network flat; 88 x 16 shared, then 8,004 x 32 per network:
+    # 2 x 36,000 x 32 fewer weights, 7 floats each; plus a minibatch's 500 x 16 codes.
+    saved = 2 * 36_000 * 32 * 7 * 4 - (88 * 16 + 16) * 7 * 4 - 128 * 500 * 16 * 4 * 3
     assert flat.policy - encoded.policy == pytest.approx(saved, rel=1e-3)
 
 
