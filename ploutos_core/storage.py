@@ -23,6 +23,13 @@ import pyarrow.parquet as pq
 from ploutos_core.errors import StorageError
 
 TMP_PREFIX = ".tmp-"
+ATTR_PREFIX = "ploutos."
+"""``DataFrame.attrs`` keys with this prefix (string values) are stored in the Parquet schema's
+metadata and read back: a file says what made it (e.g. the feature version)."""
+FEATURE_VERSION_ATTR = ATTR_PREFIX + "feature_version"
+"""A feature frame's ``FEATURE_VERSION``: the feature definition that computed it."""
+SOURCE_FINGERPRINT_ATTR = ATTR_PREFIX + "source_fingerprint"
+"""A feature frame's ticker fingerprint in the raw table it was computed from (the pipeline's)."""
 
 
 def _read_umask() -> int:
@@ -194,10 +201,27 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     and reads half again slower.
     """
     table = _arrow_table(frame)
+    provenance = {k: str(v) for k, v in frame.attrs.items() if k.startswith(ATTR_PREFIX)}
+    if provenance:
+        metadata = {**(table.schema.metadata or {}), **_encoded(provenance)}
+        table = table.replace_schema_metadata(metadata)
     encoded = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="snappy", write_statistics=True, use_dictionary=encoded)
     return sink.getvalue().to_pybytes()
+
+
+def _encoded(values: dict[str, str]) -> dict[bytes, bytes]:
+    return {k.encode(): v.encode() for k, v in sorted(values.items())}
+
+
+def parquet_provenance(metadata: dict[bytes, bytes] | None) -> dict[str, str]:
+    """The :data:`ATTR_PREFIX` entries of a Parquet schema's metadata."""
+    return {
+        k.decode(): v.decode()
+        for k, v in (metadata or {}).items()
+        if k.decode(errors="replace").startswith(ATTR_PREFIX)
+    }
 
 
 def write_parquet_atomic(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
@@ -215,6 +239,8 @@ def read_parquet(path: str | os.PathLike[str], *, use_threads: bool = True) -> p
     try:
         with pq.ParquetFile(path) as parquet:
             table = parquet.read(use_threads=use_threads)
-        return table.to_pandas(use_threads=use_threads)
+        frame = table.to_pandas(use_threads=use_threads)
+        frame.attrs.update(parquet_provenance(table.schema.metadata))
+        return frame
     except FileNotFoundError as exc:
         raise StorageError(f"{path} does not exist; materialize the asset that writes it") from exc

@@ -1,4 +1,5 @@
-"""Whether a market fits a saved model: the same features in the same order, the same tickers.
+"""Whether a market fits a saved model: the same features in the same order, computed by the same
+feature definition (version), and the same tickers.
 
 Observations are never truncated or padded to fit; every difference is named.
 """
@@ -38,7 +39,8 @@ def list_difference(kind: str, saved: Sequence[str], current: Sequence[str]) -> 
 
 
 def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: str) -> None:
-    """Refuse a market whose features, feature order or tickers differ from the model's.
+    """Refuse a market whose features, feature order, feature version or tickers differ from the
+    model's.
 
     Parameters
     ----------
@@ -60,6 +62,13 @@ def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: s
         list_difference("features", manifest.feature_names, market.feature_names),
         list_difference("tickers", manifest.tickers, market.tickers),
     ]
+    if manifest.feature_version != market.feature_version:
+        problems.append(
+            f"the model was trained on features of version {manifest.feature_version} but the "
+            f"data's features are version {market.feature_version} (the feature definition or "
+            "pandas-ta changed): retrain the model, or recompute the features with the code the "
+            "model was trained with"
+        )
     problems = [p for p in problems if p]
     if problems:
         raise ManifestError(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ploutos_core.backtest.input_health import InputHealth
 from ploutos_core.backtest.metrics import (
     METRIC_NAMES,
     TRADE_STAT_NAMES,
@@ -47,6 +48,8 @@ class BacktestReport:
         The Markdown table of :func:`format_metrics_table`.
     accounting_error : float
         Largest relative gap between equity and cash + holdings over both portfolios' bars.
+    input_health : InputHealth
+        How much of what the policy saw lies outside what it was trained on.
     timings : dict[str, float]
         Seconds spent in ``load``, ``simulate``, ``metrics``, ``plots`` and ``write``.
     strategy, benchmark : BacktestRun
@@ -61,6 +64,7 @@ class BacktestReport:
     equity_thumbnail: bytes = field(repr=False)
     table: str
     accounting_error: float
+    input_health: InputHealth
     timings: dict[str, float]
     strategy: BacktestRun = field(repr=False)
     benchmark: BacktestRun = field(repr=False)

@@ -14,6 +14,7 @@ import pandas as pd
 from ploutos_core.artifacts import TrainedModel, check_compatible, load_trained_model
 from ploutos_core.backtest import plots
 from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark, cash_benchmark
+from ploutos_core.backtest.input_health import InputHealthMonitor
 from ploutos_core.backtest.metrics import (
     json_safe,
 )
@@ -130,8 +131,10 @@ def run_backtest(
     timings["load"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    monitor = InputHealthMonitor(trained.obs_stats, test.F)
     with _torch_threads(INFERENCE_THREADS):
-        strategy = simulate(test, env_config, trained.policy(config.deterministic))
+        strategy = simulate(test, env_config, monitor.watch(trained.policy(config.deterministic)))
+    health = monitor.report(test.tickers, trained.manifest.tickers)
     benchmark = buy_and_hold_benchmark(test, env_config)
     cash = cash_benchmark(test, env_config)
     timings["simulate"] = time.perf_counter() - clock
@@ -186,6 +189,7 @@ def run_backtest(
         "train_period": trained.manifest.train_period.model_dump(),
         "deterministic": config.deterministic,
         "accounting_error": error,
+        "input_health": health.to_dict(),
         **results,
     }
     paths["metrics"] = write_json_atomic(output_dir / METRICS_FILE, json_safe(summary))
@@ -201,6 +205,7 @@ def run_backtest(
         equity_thumbnail=thumbnail,
         table=table,
         accounting_error=error,
+        input_health=health,
         timings=timings,
         strategy=strategy,
         benchmark=benchmark,

@@ -24,7 +24,14 @@ from ploutos_core.features import custom
 from ploutos_core.features.custom import safe_divide
 from ploutos_core.features.memo import shared, sharing
 from ploutos_core.features.parallel import compute_in_workers
-from ploutos_core.features.registry import FEATURE_NAMES, REGISTRY, WARMUP_BARS, FeatureSpec
+from ploutos_core.features.registry import (
+    FEATURE_NAMES,
+    FEATURE_VERSION,
+    REGISTRY,
+    WARMUP_BARS,
+    FeatureSpec,
+)
+from ploutos_core.storage import FEATURE_VERSION_ATTR
 
 # pandas-ta's indicators call each other without forwarding talib=False (stochrsi -> rsi,
 # adx -> atr, zscore -> stdev, ...); with TA-Lib installed those inner calls would switch
@@ -140,7 +147,9 @@ def _kept_dates(dates: np.ndarray) -> pd.DatetimeIndex:
 
 def _feature_frame(matrix: np.ndarray, dates: np.ndarray) -> pd.DataFrame:
     columns = pd.Index(FEATURE_NAMES)
-    return pd.DataFrame(matrix, index=_kept_dates(dates), columns=columns, copy=False)
+    frame = pd.DataFrame(matrix, index=_kept_dates(dates), columns=columns, copy=False)
+    frame.attrs[FEATURE_VERSION_ATTR] = FEATURE_VERSION  # stored with the file (storage.py)
+    return frame
 
 
 def _empty_frame(dates: np.ndarray) -> pd.DataFrame:

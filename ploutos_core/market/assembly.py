@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,11 @@ import pyarrow.parquet as pq
 from ploutos_core.errors import DataError
 from ploutos_core.market.arrays import MarketData
 from ploutos_core.market.dates import iso_day
+from ploutos_core.storage import (
+    FEATURE_VERSION_ATTR,
+    SOURCE_FINGERPRINT_ATTR,
+    parquet_provenance,
+)
 
 _LISTED = 10
 
@@ -30,15 +35,13 @@ def _listing(items: Sequence[Any]) -> str:
     return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
-def _feature_definition(
-    feature_names: Sequence[str] | None, feature_version: str | None
-) -> tuple[tuple[str, ...], str | None]:
-    """The feature columns and their version: the registry's unless ``feature_names`` is given."""
+def _feature_names(feature_names: Sequence[str] | None) -> tuple[str, ...]:
+    """The feature columns: the registry's unless ``feature_names`` is given."""
     if feature_names is not None:
-        return tuple(feature_names), feature_version
-    from ploutos_core.features import FEATURE_NAMES, FEATURE_VERSION
+        return tuple(feature_names)
+    from ploutos_core.features import FEATURE_NAMES
 
-    return tuple(FEATURE_NAMES), feature_version or FEATURE_VERSION
+    return tuple(FEATURE_NAMES)
 
 
 def _day_ns(value: int | np.integer) -> str:
@@ -51,6 +54,7 @@ class _FeatureBlock:
 
     dates: np.ndarray
     values: np.ndarray
+    provenance: Mapping[str, str] = field(default_factory=dict)
 
 
 def _ohlcv_grid(
@@ -124,7 +128,9 @@ class _Assembler:
         )
         self.tickers = tuple(tickers)
         self.feature_names = tuple(feature_names)
-        self.feature_version = feature_version
+        self.fallback_version = feature_version
+        self.versions: dict[str, str | None] = {}
+        self.fingerprints: dict[str, str | None] = {}
         T, N, F = len(self.calendar), len(tickers), len(feature_names)
         self.features = np.zeros((T, N, F), dtype=np.float32)
         self.tradable = np.zeros((T, N), dtype=bool)
@@ -152,12 +158,47 @@ class _Assembler:
             raise DataError(
                 f"{source}: NaN or inf in feature columns {_listing(bad)}; recompute the features"
             )
+        bars = np.flatnonzero(self.has_bar[rows[0] :, n]) + rows[0]
+        if len(bars) > len(rows):
+            missing = [_day_ns(calendar_ns[b]) for b in np.setdiff1d(bars, rows)]
+            raise DataError(
+                f"{source}: {ticker} has {len(missing)} OHLCV bar(s) without a feature row "
+                f"({_listing(missing)}): the features are stale, computed before these bars "
+                "arrived; recompute (re-materialize) them from the current OHLCV data"
+            )
+        self.versions[ticker] = block.provenance.get(FEATURE_VERSION_ATTR, self.fallback_version)
+        self.fingerprints[ticker] = block.provenance.get(SOURCE_FINGERPRINT_ATTR)
         if rows[-1] - rows[0] + 1 == len(rows):
             rows = slice(rows[0], rows[-1] + 1)
         self.features[rows, n] = block.values
         self.tradable[rows, n] = True
 
-    def market(self) -> MarketData:
+    def feature_version(self, source: str) -> str | None:
+        """The one feature version of every placed block; several are an error."""
+        by_version: dict[str | None, list[str]] = {}
+        for ticker, version in self.versions.items():
+            by_version.setdefault(version, []).append(ticker)
+        if len(by_version) > 1:
+            ordered = sorted(by_version.items(), key=str)
+            groups = "; ".join(f"version {v}: {_listing(sorted(ts))}" for v, ts in ordered)
+            raise DataError(
+                f"{source}: the features were computed by different feature definitions "
+                f"({groups}); recompute (re-materialize) the stale ones with the current code"
+            )
+        return next(iter(by_version), self.fallback_version)
+
+    def check_fingerprints(self, expected: Mapping[str, str], source: str) -> None:
+        """Refuse blocks computed from other raw rows than ``expected`` (ticker -> fingerprint)."""
+        stale = sorted(t for t, fp in self.fingerprints.items() if expected.get(t, fp) != fp)
+        if stale:
+            raise DataError(
+                f"{source}: the features of {_listing(stale)} were computed from other raw rows "
+                "than raw_ohlcv holds now (stale); recompute them, e.g. `dagster asset "
+                "materialize -m ploutos_pipeline.definitions --select features --partition-range "
+                f"{stale[0]}...{stale[-1]}`, or turn on features_refresh_sensor"
+            )
+
+    def market(self, source: str = "the features") -> MarketData:
         return MarketData(
             dates=self.calendar,
             tickers=self.tickers,
@@ -166,7 +207,7 @@ class _Assembler:
             open=self.open,
             close=self.close,
             tradable=self.tradable,
-            feature_version=self.feature_version,
+            feature_version=self.feature_version(source),
         )
 
 
@@ -197,8 +238,9 @@ def build_market(
     feature_names
         Feature columns in observation order; default ``ploutos_core.features.FEATURE_NAMES``.
     feature_version
-        What defines the features' values (recorded in a trained model's manifest); default
-        ``ploutos_core.features.FEATURE_VERSION`` for the registry's features, else None.
+        The version of frames that do not record one: the features' version is what
+        ``ploutos_core.features.compute_features`` records in each frame (``FEATURE_VERSION``,
+        kept in each Parquet file); frames of several versions are refused.
 
     Raises
     ------
@@ -206,7 +248,7 @@ def build_market(
         Tickers without features (or features without OHLCV), missing feature columns, non-finite
         features, feature rows on dates without an OHLCV bar, duplicate or invalid OHLCV rows.
     """
-    names, version = _feature_definition(feature_names, feature_version)
+    names = _feature_names(feature_names)
     _ohlcv_columns(ohlcv)
     codes, uniques = pd.factorize(ohlcv["ticker"], sort=True)
     tickers = [str(t) for t in uniques]
@@ -225,7 +267,7 @@ def build_market(
         open_=ohlcv["open"].to_numpy(dtype=np.float32),
         close=ohlcv["close"].to_numpy(dtype=np.float32),
         feature_names=names,
-        feature_version=version,
+        feature_version=feature_version,
     )
     for n, ticker in enumerate(tickers):
         frame = features[ticker]
@@ -237,6 +279,7 @@ def build_market(
         block = _FeatureBlock(
             dates=pd.DatetimeIndex(frame.index).as_unit("ns").asi8,
             values=frame[list(names)].to_numpy(dtype=np.float32),
+            provenance=frame.attrs,
         )
         assembler.place(n, block, f"features of {ticker}")
     return assembler.market()
@@ -253,6 +296,7 @@ def _read_feature_file(path: Path, feature_names: Sequence[str]) -> _FeatureBloc
                     f"feature file {path} lacks columns {_listing(absent)}; recompute the features"
                 )
             table = parquet.read(columns=columns, use_threads=False)
+            provenance = parquet_provenance(parquet.schema_arrow.metadata)
     except (OSError, pa.ArrowInvalid) as exc:
         raise DataError(f"cannot read feature file {path}: {exc}") from exc
     dates = table.column("date").to_numpy().astype("datetime64[ns]").view(np.int64)
@@ -260,9 +304,10 @@ def _read_feature_file(path: Path, feature_names: Sequence[str]) -> _FeatureBloc
     if any(column_type != pa.float32() for column_type in values.schema.types):
         values = values.cast(pa.schema([(name, pa.float32()) for name in feature_names]))
     if values.num_rows == 0:
-        return _FeatureBlock(dates, np.zeros((0, len(feature_names)), dtype=np.float32))
+        empty = np.zeros((0, len(feature_names)), dtype=np.float32)
+        return _FeatureBlock(dates, empty, provenance)
     matrix = np.asarray(values.combine_chunks().to_tensor(null_to_nan=True, row_major=True))
-    return _FeatureBlock(dates, matrix)
+    return _FeatureBlock(dates, matrix, provenance)
 
 
 def load_market(
@@ -272,6 +317,7 @@ def load_market(
     *,
     feature_names: Sequence[str] | None = None,
     feature_version: str | None = None,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> MarketData:
     """Read the cached feature partitions and the raw OHLCV Parquet into :class:`MarketData`.
 
@@ -286,6 +332,10 @@ def load_market(
         sorted.
     feature_names, feature_version
         As for :func:`build_market`.
+    fingerprints
+        Ticker -> fingerprint of its rows in the current raw table
+        (``ploutos_core.data.lineage.ticker_fingerprints``): a feature file computed from other
+        rows is refused as stale. None: not checked (the dates still are).
 
     Raises
     ------
@@ -293,7 +343,7 @@ def load_market(
         Tickers missing from the OHLCV data or without a feature file, plus every error of
         :func:`build_market`.
     """
-    names, version = _feature_definition(feature_names, feature_version)
+    names = _feature_names(feature_names)
     features_dir = Path(features_dir)
     try:
         table = pq.read_table(
@@ -333,7 +383,7 @@ def load_market(
         open_=table.column("open").to_numpy().astype(np.float32)[keep],
         close=table.column("close").to_numpy().astype(np.float32)[keep],
         feature_names=names,
-        feature_version=version,
+        feature_version=feature_version,
     )
 
     def place(n: int) -> None:
@@ -342,4 +392,6 @@ def load_market(
     # Parquet decoding and the NumPy scatter release the GIL: threads use every core.
     with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
         list(pool.map(place, range(len(universe))))
-    return assembler.market()
+    if fingerprints is not None:
+        assembler.check_fingerprints(fingerprints, str(features_dir))
+    return assembler.market(str(features_dir))

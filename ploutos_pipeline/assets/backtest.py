@@ -6,6 +6,7 @@ import dagster as dg
 
 from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.backtest import BacktestReport, run_backtest
+from ploutos_core.backtest.input_health import WARN_FRACTION, InputHealth
 from ploutos_core.backtest.plots import markdown_image
 from ploutos_core.config import BacktestConfig
 from ploutos_core.market import load_market
@@ -34,7 +35,15 @@ BacktestRunConfig = config_class_from_yaml(BacktestConfig, "backtest", "Backtest
             "accounting",
             asset="backtest",
             description="Cash plus positions at close equals equity at every bar.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            "input_health",
+            asset="backtest",
+            description=(
+                f"Warns when a ticker has more than {WARN_FRACTION:.0%} of its normalized inputs "
+                "at the clip bound: the model sees inputs unlike anything it was trained on."
+            ),
+        ),
     ],
     description=(
         "The latest model run over its test period (after the embargo) as one portfolio, with "
@@ -48,7 +57,12 @@ def backtest(
     output_dir = storage.new_backtest_dir(context.run.run_id)
     with reported_as_failure():
         tickers = Manifest.read(model_dir.manifest).tickers
-        market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
+        market = load_market(
+            storage.features_dir,
+            storage.raw_ohlcv_path,
+            tickers,
+            fingerprints=storage.read_fingerprints(),
+        )
         backtest_config = to_core(config, BacktestConfig, "backtest run config")
         with atomic_dir(output_dir) as tmp:
             report = run_backtest(model_dir.final_model, market, backtest_config, tmp)
@@ -61,8 +75,25 @@ def backtest(
                 check_name="accounting",
                 passed=report.accounting_error < ACCOUNTING_TOLERANCE,
                 metadata={"max_relative_error": report.accounting_error},
-            )
+            ),
+            _input_health_check(report.input_health),
         ],
+    )
+
+
+def _input_health_check(health: InputHealth) -> dg.AssetCheckResult:
+    flagged = health.flagged
+    return dg.AssetCheckResult(
+        check_name="input_health",
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "worst_ticker": str(health.worst_ticker),
+            "worst_clipped_fraction": health.worst_clipped_fraction,
+            "flagged_tickers": dg.MetadataValue.json(
+                {t: round(health.per_ticker[t], 4) for t in flagged[:20]}
+            ),
+        },
     )
 
 
@@ -76,6 +107,14 @@ def _metadata(report: BacktestReport, model_dir: ModelDir, output_dir: Path) -> 
             "metrics": dg.MetadataValue.md(report.table),
             "equity_plot": dg.MetadataValue.md(markdown_image(report.equity_thumbnail, "equity")),
             "test_period": f"{report.test_start} .. {report.test_end}",
+            "input_clipped_fraction": dg.MetadataValue.float(report.input_health.clipped_fraction),
+            "input_worst_ticker": str(report.input_health.worst_ticker),
+            "input_worst_clipped_fraction": dg.MetadataValue.float(
+                report.input_health.worst_clipped_fraction
+            ),
+            "portfolio_out_of_range": dg.MetadataValue.json(
+                report.input_health.portfolio_out_of_range
+            ),
             MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
             "output_dir": dg.MetadataValue.path(str(output_dir)),
             **{

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from ploutos_core.features import FEATURE_VERSION, compute_features_many, feature_dates
+from ploutos_core.storage import SOURCE_FINGERPRINT_ATTR
 from ploutos_pipeline.assets.raw import raw_ohlcv
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions
@@ -36,10 +37,15 @@ def features(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dict
             "Re-materialize raw_ohlcv, or delete these partitions from the `tickers` partition set."
         )
     context.log.info(f"computing features for {len(tickers)} tickers")
+    fingerprints = storage.read_fingerprints()
     with reported_as_failure(), ThreadPoolExecutor(max_workers=1) as background:
         computing = background.submit(compute_features_many, rows)
         _add_partition_metadata(context, storage, feature_dates(rows))
-        return computing.result()
+        frames = computing.result()
+    for ticker, frame in frames.items():
+        # Stored with the file: later stages refuse features computed from other raw rows.
+        frame.attrs[SOURCE_FINGERPRINT_ATTR] = fingerprints[ticker]
+    return frames
 
 
 def _add_partition_metadata(

@@ -79,6 +79,11 @@ def trained_model(
     model_dir = storage.new_model_dir(context.run.run_id)
     with reported_as_failure():
         training_config = to_core(config, TrainingConfig, "trained_model run config")
-        market = load_market(storage.features_dir, storage.raw_ohlcv_path, tickers)
+        market = load_market(
+            storage.features_dir,
+            storage.raw_ohlcv_path,
+            tickers,
+            fingerprints=storage.read_fingerprints(),
+        )
         result = train(training_config, market, model_dir.path, logger=context.log)
     return dg.MaterializeResult(metadata=model_metadata(result))

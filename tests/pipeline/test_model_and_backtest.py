@@ -47,7 +47,8 @@ def test_retrain_job_trains_a_model_then_backtests_it(featured: Pipeline) -> Non
     assert {"strategy_sharpe", "buy_and_hold_sharpe", "strategy_max_drawdown"} <= set(backtest)
     assert (Path(backtest["output_dir"]) / "backtest_equity.png").is_file()
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"accounting": True}
+    assert checks["accounting"] is True and set(checks) == {"accounting", "input_health"}
+    assert backtest["input_worst_ticker"] in featured.tickers()
 
     again = featured.run("retrain", run_config=RETRAIN_CONFIG)
     assert _metadata(again, "trained_model")["model_dir"] != model["model_dir"]

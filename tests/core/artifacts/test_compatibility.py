@@ -41,3 +41,9 @@ def test_unknown_and_missing_features_are_named(tiny_model: TinyModel) -> None:
         check_compatible(manifest, tiny_model.market, "manifest.json", FIX)
     assert "missing from the data: ['g9']" in str(info.value)
     assert "unknown to the model: ['f2']" in str(info.value)
+
+
+def test_features_of_another_feature_version_are_refused(tiny_model: TinyModel) -> None:
+    manifest = tiny_model.result.manifest.model_copy(update={"feature_version": "abc123"})
+    with pytest.raises(ManifestError, match=r"version abc123 but the data's features are version"):
+        check_compatible(manifest, tiny_model.market, "manifest.json", FIX)

@@ -11,7 +11,11 @@ import pytest
 from ploutos_core.data.sample import make_market
 from ploutos_core.errors import DataError
 from ploutos_core.market import MarketData, build_market, load_market
-from ploutos_core.storage import write_parquet_atomic
+from ploutos_core.storage import (
+    FEATURE_VERSION_ATTR,
+    SOURCE_FINGERPRINT_ATTR,
+    write_parquet_atomic,
+)
 from tests.support.markets import random_feature_frames
 
 NAMES = ("alpha", "beta", "gamma")
@@ -212,3 +216,49 @@ def test_shapes_and_dtypes_are_validated(market: MarketData) -> None:
             close=market.close,
             tradable=market.tradable,
         )
+
+
+def test_features_that_end_before_the_raw_bars_are_stale(ohlcv, frames) -> None:
+    """New bars in the raw data, features not refreshed: refused, not read as delistings."""
+    behind = dict(frames)
+    tickers = sorted(frames)[:3]
+    for ticker in tickers:
+        behind[ticker] = frames[ticker].iloc[:-5]
+    stale = rf"{tickers[0]} has 5 OHLCV bar\(s\) without a feature row"
+    with pytest.raises(DataError, match=stale):
+        build_market(behind, ohlcv, NAMES)
+
+
+def versioned(frames: dict[str, pd.DataFrame], versions: dict[str, str]) -> dict:
+    out = {}
+    for ticker, frame in frames.items():
+        copy = frame.copy()
+        copy.attrs[FEATURE_VERSION_ATTR] = versions.get(ticker, "v1")
+        copy.attrs[SOURCE_FINGERPRINT_ATTR] = f"fp-{ticker}"
+        out[ticker] = copy
+    return out
+
+
+def test_the_feature_version_comes_from_the_files(tmp_path, ohlcv, frames) -> None:
+    features_dir, ohlcv_path = write_partitions(tmp_path, ohlcv, versioned(frames, {}))
+    loaded = load_market(features_dir, ohlcv_path, feature_names=NAMES)
+    assert loaded.feature_version == "v1"
+    assert loaded.period(loaded.dates[10]).feature_version == "v1"
+    assert build_market(frames, ohlcv, NAMES, feature_version="mine").feature_version == "mine"
+
+
+def test_files_of_several_feature_versions_are_refused(tmp_path, ohlcv, frames) -> None:
+    odd = sorted(frames)[1]
+    features_dir, ohlcv_path = write_partitions(tmp_path, ohlcv, versioned(frames, {odd: "v0"}))
+    with pytest.raises(DataError, match=rf"different feature definitions \(version v0: {odd};"):
+        load_market(features_dir, ohlcv_path, feature_names=NAMES)
+
+
+def test_features_of_changed_raw_rows_are_stale(tmp_path, ohlcv, frames) -> None:
+    features_dir, ohlcv_path = write_partitions(tmp_path, ohlcv, versioned(frames, {}))
+    current = {t: f"fp-{t}" for t in frames}
+    load_market(features_dir, ohlcv_path, feature_names=NAMES, fingerprints=current)
+    changed = sorted(frames)[2]
+    current[changed] = "new"
+    with pytest.raises(DataError, match=rf"features of {changed} were computed from other raw"):
+        load_market(features_dir, ohlcv_path, feature_names=NAMES, fingerprints=current)
