@@ -32,8 +32,13 @@ def split_periods(dates: np.ndarray, split: SplitConfig) -> Split:
 
     With ``split.train_end`` the training period ends on the last date <= ``train_end``;
     otherwise the test period is the last ``test_fraction`` of the dates. ``embargo_days``
-    bars between the two are used by neither, so features computed over trailing windows at
-    the start of the test period do not overlap the bars the agent was trained on.
+    bars between the two are used by neither. The embargo is not what keeps the test period's
+    features from looking back into training bars: they do (a 199-bar warm-up reaches far
+    further), and that is harmless, it is past data. It is there for what straddles the
+    boundary: rewards and returns of the last training episodes that depend on bars after the
+    training end (a position opened on the last training bar is marked at later closes), and the
+    serial correlation of returns, which would make the first test bars a continuation of the
+    last training ones (López de Prado's purging and embargo).
 
     Parameters
     ----------

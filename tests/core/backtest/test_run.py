@@ -121,28 +121,65 @@ def test_buying_everything_at_the_start_is_the_benchmark(clean_market):
     np.testing.assert_allclose(run.fills["cost"].sum(), ENV.initial_cash * (1 - 1 / 1.00125))
 
 
-def test_benchmark_buys_late_listings_when_they_list_and_sells_delistings(market):
+def point_in_time_reference(m: MarketData, env: EnvConfig) -> np.ndarray:
+    """The point-in-time equal-weight rule, bar by bar and ticker by ticker: equity per bar."""
+    rate, cash = env.costs.rate, env.initial_cash
+    shares = [0.0] * m.N
+    start = next(t for t in range(m.T - 1) if m.tradable[t].any()) + 1
+    first = [next((t for t in range(start, m.T) if m.tradable[t, n]), m.T) for n in range(m.N)]
+    last = [max([t for t in range(m.T) if m.tradable[t, n]], default=-1) for n in range(m.N)]
+    equity, members_before = [], None
+    for t in range(m.T):
+        if t >= start:
+            for n in range(m.N):
+                if last[n] == t - 1 and shares[n] > 0:
+                    cash += shares[n] * float(m.close[t - 1, n]) * (1 - rate)
+                    shares[n] = 0.0
+            listed = {n for n in range(m.N) if first[n] <= t <= last[n]}
+            if listed != members_before:
+                members_before = listed
+                trade = [n for n in sorted(listed) if m.tradable[t, n]]
+                if trade:
+                    price = {n: float(m.open[t, n]) for n in trade}
+                    wealth = cash + sum(shares[n] * price[n] for n in trade)
+                    value = wealth / len(trade)
+                    for _ in range(200):
+                        costs = rate * sum(abs(value - shares[n] * price[n]) for n in trade)
+                        value = (wealth - costs) / len(trade)
+                    cash = 0.0
+                    for n in trade:
+                        shares[n] = value / price[n]
+        equity.append(cash + sum(s * float(m.close[t, n]) for n, s in enumerate(shares)))
+    return np.array(equity)
+
+
+def test_benchmark_matches_a_bar_by_bar_reference(market):
+    bench = buy_and_hold_benchmark(market, ENV)
+    np.testing.assert_allclose(bench.equity, point_in_time_reference(market, ENV), rtol=1e-9)
+    assert accounting_error(bench, market) < 1e-12
+
+
+def test_benchmark_is_point_in_time(market):
+    """Nothing is held or reserved for a ticker before it lists; each listing and delisting
+    rebalances to equal weights over the listed tickers, at that bar's open."""
     m = market
     bench = buy_and_hold_benchmark(m, ENV)
-    assert accounting_error(bench, m) < 1e-12
-    assert bench.equity[0] == ENV.initial_cash and bench.cash.min() > -1e-6
+    assert bench.equity[0] == ENV.initial_cash and bench.cash.min() >= 0.0
     first = np.argmax(m.tradable[1:], axis=0) + 1
     last = m.T - 1 - np.argmax(m.tradable[::-1], axis=0)
     late, gone = int(np.argmax(first)), int(np.argmin(last))
     assert first[late] > 1 and last[gone] < m.T - 1, "the fixture must list late and delist"
-    buys = bench.fills[bench.fills["side"] == "buy"]
-    sleeve = ENV.initial_cash / m.N
-    np.testing.assert_allclose((buys["quantity"] * buys["price"] + buys["cost"]), sleeve)
-    late_buy = buys[buys["ticker"] == m.tickers[late]]
-    assert late_buy["date"].tolist() == [pd.Timestamp(m.dates[first[late]])]
-    assert late_buy["price"].item() == pytest.approx(float(m.open[first[late], late]))
-    sale = bench.fills[bench.fills["side"] == "sell"]
-    assert sale["ticker"].tolist() == [m.tickers[gone]]
-    assert sale["date"].item() == pd.Timestamp(m.dates[last[gone] + 1])
-    assert sale["price"].item() == pytest.approx(float(m.close[last[gone], gone]))
+    assert not bench.positions[: first[late], late].any()
+    assert bench.cash[first[late] - 1] < 1e-6 * ENV.initial_cash  # no sleeve waiting in cash
+    buys = bench.fills[bench.fills["ticker"] == m.tickers[late]]
+    assert buys["date"].min() == pd.Timestamp(m.dates[first[late]])
+    value = bench.positions[first[late]] * m.open[first[late]].astype(float)
+    held = value > 0
+    np.testing.assert_allclose(value[held], value[held].mean(), rtol=1e-9)
+    sale = bench.fills[(bench.fills["ticker"] == m.tickers[gone]) & (bench.fills["side"] == "sell")]
+    assert sale["date"].iloc[-1] == pd.Timestamp(m.dates[last[gone] + 1])
+    assert sale["price"].iloc[-1] == pytest.approx(float(m.close[last[gone], gone]))
     assert bench.positions[last[gone] + 1 :, gone].sum() == 0.0
-    # the late sleeve waits in cash until its ticker lists
-    assert bench.cash[first[late] - 1] >= sleeve - 1e-6
 
 
 @pytest.mark.parametrize("seed", [0, 1])
