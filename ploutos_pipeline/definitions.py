@@ -11,7 +11,13 @@ from ploutos_pipeline.assets.model import trained_model
 from ploutos_pipeline.assets.raw import raw_ohlcv, raw_ohlcv_csv
 from ploutos_pipeline.checks import features_valid, raw_ohlcv_checks
 from ploutos_pipeline.io_managers import FeaturesIOManager
-from ploutos_pipeline.jobs import features_job, observe_csv_job, raw_ohlcv_job, retrain_job
+from ploutos_pipeline.jobs import (
+    features_job,
+    observe_csv_job,
+    raw_ohlcv_job,
+    refresh_and_retrain_job,
+    retrain_job,
+)
 from ploutos_pipeline.resources import OhlcvSource, PloutosStorage
 from ploutos_pipeline.schedules import weekly_retrain
 from ploutos_pipeline.sensors import (
@@ -29,7 +35,7 @@ def build_definitions(
     return dg.Definitions(
         assets=[raw_ohlcv_csv, raw_ohlcv, features, trained_model, backtest],
         asset_checks=[raw_ohlcv_checks, features_valid],
-        jobs=[observe_csv_job, raw_ohlcv_job, features_job, retrain_job],
+        jobs=[observe_csv_job, raw_ohlcv_job, features_job, retrain_job, refresh_and_retrain_job],
         schedules=[weekly_retrain],
         sensors=[csv_change_sensor, features_refresh_sensor, backtest_automation_sensor],
         resources={

@@ -1,4 +1,5 @@
-"""Jobs: the retrain (model, then its backtest) and the refresh of the data stages."""
+"""Jobs: the retrain (model, then its backtest), the weekly refresh-and-retrain, and the refresh
+of the data stages."""
 
 import dagster as dg
 
@@ -6,6 +7,16 @@ retrain_job = dg.define_asset_job(
     name="retrain",
     selection=dg.AssetSelection.assets("trained_model", "backtest"),
     description="Train a new model on the current features, then backtest it.",
+)
+
+refresh_and_retrain_job = dg.define_asset_job(
+    name="refresh_and_retrain",
+    selection=dg.AssetSelection.assets("features", "trained_model", "backtest"),
+    description=(
+        "Recompute the stale features partitions (a partition range in the run's tags), then "
+        "train and backtest; the weekly schedule picks the range, or leaves features out when "
+        "none is stale."
+    ),
 )
 
 raw_ohlcv_job = dg.define_asset_job(

@@ -4,25 +4,64 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from ploutos_core.data.sample import make_market
 from ploutos_pipeline.schedules import weekly_retrain
 from ploutos_pipeline.sensors import csv_change_sensor, features_refresh_sensor
 from tests.pipeline.conftest import Pipeline
+from tests.support.configs import TINY_TRAINING
+
+MONDAY = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
 
 
-def test_weekly_retrain_runs_the_retrain_job_monday_0300_utc() -> None:
+def weekly_tick(pipeline: Pipeline) -> dg.RunRequest | dg.SkipReason:
+    with dg.build_schedule_context(
+        instance=pipeline.instance,
+        scheduled_execution_time=MONDAY,
+        resources={"storage": pipeline.defs.resources["storage"]},
+    ) as context:
+        result = weekly_retrain.evaluate_tick(context)
+    return result.run_requests[0] if result.run_requests else result.skip_message
+
+
+def test_weekly_retrain_runs_monday_0300_utc_and_waits_for_data(pipeline: Pipeline) -> None:
     assert weekly_retrain.cron_schedule == "0 3 * * 1"
     assert weekly_retrain.execution_timezone == "UTC"
-    assert weekly_retrain.job_name == "retrain"
-    monday = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=monday)
-        request = next(iter(weekly_retrain.evaluate_tick(context).run_requests))
-    assert request.run_config == {}
-    assert request.tags["dagster/schedule_name"] == "weekly_retrain"
+    assert weekly_retrain.job_name == "refresh_and_retrain"
+    assert "raw_ohlcv has not been materialized" in weekly_tick(pipeline)
 
 
+@pytest.mark.slow
+def test_weekly_retrain_recomputes_exactly_the_stale_features_first(pipeline: Pipeline) -> None:
+    pipeline.run("refresh_raw_ohlcv")
+    tickers = pipeline.tickers()
+    pipeline.run_features(tickers)
+    fresh = weekly_tick(pipeline)
+    assert fresh.asset_selection == [dg.AssetKey("trained_model"), dg.AssetKey("backtest")]
+    assert "dagster/asset_partition_range_start" not in fresh.tags
+
+    frame = pd.read_csv(pipeline.csv)
+    changed = tickers[1]
+    last = frame.index[frame["ticker"] == changed][-1]
+    frame.loc[last, ["open", "high", "low", "close"]] *= 1.01
+    frame.to_csv(pipeline.csv, index=False)
+    pipeline.run("refresh_raw_ohlcv")
+    stale = weekly_tick(pipeline)
+    assert stale.asset_selection is None
+    assert stale.tags["dagster/asset_partition_range_start"] == changed
+    assert stale.tags["dagster/asset_partition_range_end"] == changed
+
+    run = pipeline.run(
+        "refresh_and_retrain",
+        tags=stale.tags,
+        run_config={"ops": {"trained_model": {"config": TINY_TRAINING}}},
+    )
+    assert run.success
+    recomputed = [e.partition for e in run.asset_materializations_for_node("features")]
+    assert recomputed == [changed]
+    assert run.asset_materializations_for_node("trained_model")
+    assert weekly_tick(pipeline).asset_selection is not None
 def _csv_sensor(pipeline: Pipeline, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
     with dg.build_sensor_context(
         instance=pipeline.instance, cursor=cursor, resources=pipeline.defs.resources
