@@ -184,8 +184,10 @@ class FoldConfig(StrictModel):
     n_folds: int = Field(5, ge=1, description="walk_forward: test windows tiling the data's end.")
     min_train_days: int = Field(504, ge=2, description="Bars of the first training window.")
     test_days: int | None = Field(
-        None, ge=1, description="Bars per test window; null: all bars after the first training "
-        "window and its purge, split evenly over n_folds."
+        None,
+        ge=1,
+        description="Bars per test window; null: all bars after the first training "
+        "window and its purge, split evenly over n_folds.",
     )
     purge_days: int = Field(
         10, ge=0, description="Training bars dropped just before each test window."
