@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ploutos_core.evaluation.sharpe import FLAT_TOLERANCE
+
 
 @dataclass(frozen=True)
 class OverfittingEstimate:
@@ -97,9 +99,10 @@ def probability_of_backtest_overfitting(
 
 def _sharpe(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per-period Sharpe ratios (ddof=1) from each trial's sums and sums of squares; 0 where a
-    trial is flat."""
+    trial is flat (as :func:`~ploutos_core.evaluation.sharpe.sharpe_ratio` decides it)."""
     n = counts[:, None]
     mean = sums / n
     variance = np.maximum((squares - sums * mean) / (n - 1), 0.0)
     std = np.sqrt(variance)
-    return np.divide(mean, std, out=np.zeros_like(mean), where=std > 1e-15)
+    flat = std <= FLAT_TOLERANCE * np.sqrt(squares / n)
+    return np.divide(mean, std, out=np.zeros_like(mean), where=~flat)

@@ -21,14 +21,19 @@ import numpy as np
 from scipy import stats
 
 EULER_MASCHERONI = float(np.euler_gamma)
+FLAT_TOLERANCE = 1e-6
+"""Relative standard deviation below which a return series counts as flat (Sharpe ratio 0)."""
 
 
 def sharpe_ratio(returns: np.ndarray) -> float:
     """Per-period Sharpe ratio ``mean(r) / std(r, ddof=1)`` at a zero risk-free rate; 0 for a
-    flat series (the convention of :mod:`ploutos_core.backtest.metrics`, unannualized)."""
+    flat series (the convention of :mod:`ploutos_core.backtest.metrics`, unannualized).
+
+    A constant series is flat even when rounding leaves a standard deviation of 1e-19: a
+    deviation below ``FLAT_TOLERANCE`` times the returns' root mean square counts as zero.
+    """
     r = _returns(returns)
-    std = float(np.std(r, ddof=1))
-    return float(np.mean(r)) / std if std > 0 else 0.0
+    return 0.0 if _is_flat(r) else float(np.mean(r) / np.std(r, ddof=1))
 
 
 def probabilistic_sharpe_ratio(
@@ -120,9 +125,13 @@ def deflated_sharpe_ratio_of(returns: np.ndarray, trials_sharpes: np.ndarray) ->
 
 
 def _moments(r: np.ndarray) -> tuple[float, float]:
-    if np.std(r) == 0:
+    if _is_flat(r):
         return 0.0, 3.0
     return float(stats.skew(r)), float(stats.kurtosis(r, fisher=True) + 3.0)
+
+
+def _is_flat(r: np.ndarray) -> bool:
+    return bool(np.std(r, ddof=1) <= FLAT_TOLERANCE * np.sqrt(np.mean(r**2)))
 
 
 def _returns(returns: np.ndarray) -> np.ndarray:

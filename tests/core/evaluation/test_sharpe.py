@@ -83,6 +83,7 @@ def test_the_return_series_helpers() -> None:
     r = rng.normal(0.001, 0.01, 750)
     assert sharpe_ratio(r) == pytest.approx(r.mean() / r.std(ddof=1))
     assert sharpe_ratio(np.zeros(5)) == 0.0
+    assert sharpe_ratio(np.full(10, 0.001)) == 0.0  # rounding leaves a std of ~1e-19
     skew, kurt = stats.skew(r), stats.kurtosis(r) + 3
     expected = probabilistic_sharpe_ratio(sharpe_ratio(r), 0.05, 750, skew, kurt)
     assert probabilistic_sharpe_ratio_of(r, 0.05) == pytest.approx(expected)
