@@ -2,7 +2,8 @@
 trusted? Pure NumPy/SciPy; no training, no Dagster.
 
 - :mod:`.folds`: walk-forward and combinatorial purged folds over the trading dates
-  (:func:`make_folds`, :func:`walk_forward_folds`, :func:`combinatorial_purged_folds`)
+  (:func:`make_folds`, :func:`walk_forward_folds`, :func:`combinatorial_purged_folds`,
+  :func:`cpcv_paths`)
 - :mod:`.sharpe`: Probabilistic and Deflated Sharpe Ratios (Bailey & López de Prado 2012, 2014)
 - :mod:`.overfitting`: Probability of Backtest Overfitting by CSCV (Bailey et al. 2015)
 - :mod:`.aggregate`: IQM, stratified bootstrap intervals, probability of improvement and
@@ -29,6 +30,7 @@ from ploutos_core.evaluation.aggregate import (
 from ploutos_core.evaluation.folds import (
     Fold,
     combinatorial_purged_folds,
+    cpcv_paths,
     make_folds,
     walk_forward_folds,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "VerdictValues",
     "combinatorial_purged_folds",
     "compare_to_baselines",
+    "cpcv_paths",
     "deflated_sharpe_ratio",
     "deflated_sharpe_ratio_of",
     "expected_maximum_sharpe",

@@ -22,6 +22,7 @@ Bars are indices into the date array; every range is half-open, ``[start, stop)`
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from ploutos_core.errors import ConfigError, DataError
 from ploutos_core.market.dates import iso_day
 
 BarRanges = tuple[tuple[int, int], ...]
+PathSegments = tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,45 @@ def combinatorial_purged_folds(dates: np.ndarray, config: FoldConfig) -> list[Fo
     """
     days = _checked_days(dates)
     n, groups = len(days), config.n_groups
+    edges = _group_edges(days, config)
+    folds = []
+    for i, chosen in enumerate(itertools.combinations(range(groups), config.n_test_groups)):
+        tested = np.zeros(n, dtype=bool)
+        for g in chosen:
+            tested[edges[g] : edges[g + 1]] = True
+        test = _ranges(tested)
+        train = np.ones(n, dtype=bool)
+        for start, stop in test:
+            train[max(start - config.purge_days, 0) : stop + config.embargo_days] = False
+        folds.append(_fold(days, i, _ranges(train), test))
+    return folds
+
+
+def cpcv_paths(dates: np.ndarray, config: FoldConfig) -> list[PathSegments]:
+    """The backtest paths of CPCV: ``n_test_groups * C(n_groups, n_test_groups) / n_groups``
+    complete out-of-sample histories stitched from the folds of
+    :func:`combinatorial_purged_folds` (López de Prado 2018, section 12.4.1).
+
+    Every group is tested in ``C(n_groups - 1, n_test_groups - 1)`` folds; path ``j`` takes
+    each group from the ``j``-th of them, in fold order. A path is a tuple of
+    ``(fold_index, start, stop)`` segments covering every bar once, in time order: the caller
+    concatenates the returns of each segment's fold model over its bars.
+    """
+    groups, k = config.n_groups, config.n_test_groups
+    edges = _group_edges(_checked_days(dates), config)
+    tested_in: list[list[int]] = [[] for _ in range(groups)]
+    for i, chosen in enumerate(itertools.combinations(range(groups), k)):
+        for g in chosen:
+            tested_in[g].append(i)
+    return [
+        tuple((tested_in[g][j], edges[g], edges[g + 1]) for g in range(groups))
+        for j in range(math.comb(groups - 1, k - 1))
+    ]
+
+
+def _group_edges(days: np.ndarray, config: FoldConfig) -> list[int]:
+    """First bar of each of ``n_groups`` nearly equal contiguous groups, then the bar count."""
+    n, groups = len(days), config.n_groups
     min_group = config.purge_days + config.embargo_days + 1
     if n // groups < min_group:
         raise ConfigError(
@@ -136,17 +177,7 @@ def combinatorial_purged_folds(dates: np.ndarray, config: FoldConfig) -> list[Fo
             f"{min_group} bars, {groups * min_group} trading dates; {_span(days)}. Lower "
             "n_groups, purge_days or embargo_days, or supply more data"
         )
-    edges = [int(chunk[0]) for chunk in np.array_split(np.arange(n), groups)] + [n]
-    folds = []
-    for i, chosen in enumerate(itertools.combinations(range(groups), config.n_test_groups)):
-        test = _ranges(
-            np.isin(np.arange(n), _indices(tuple((edges[g], edges[g + 1]) for g in chosen)))
-        )
-        train = np.ones(n, dtype=bool)
-        for start, stop in test:
-            train[max(start - config.purge_days, 0) : stop + config.embargo_days] = False
-        folds.append(_fold(days, i, _ranges(train), test))
-    return folds
+    return [int(chunk[0]) for chunk in np.array_split(np.arange(n), groups)] + [n]
 
 
 def _checked_days(dates: np.ndarray) -> np.ndarray:

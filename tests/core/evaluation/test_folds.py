@@ -17,6 +17,7 @@ from ploutos_core.errors import ConfigError, DataError
 from ploutos_core.evaluation.folds import (
     Fold,
     combinatorial_purged_folds,
+    cpcv_paths,
     make_folds,
     walk_forward_folds,
 )
@@ -158,3 +159,21 @@ def test_unsorted_dates_are_a_data_error() -> None:
     dates = trading_dates(30)[::-1]
     with pytest.raises(DataError, match="strictly increasing"):
         walk_forward_folds(dates, FoldConfig(n_folds=2, min_train_days=5))
+
+
+@pytest.mark.parametrize(("groups", "k"), [(6, 2), (5, 1), (4, 3)])
+def test_cpcv_paths_use_each_tested_group_once_and_cover_the_dates(groups: int, k: int) -> None:
+    dates = trading_dates(120)
+    config = FoldConfig(scheme="cpcv", n_groups=groups, n_test_groups=k)
+    folds = combinatorial_purged_folds(dates, config)
+    paths = cpcv_paths(dates, config)
+    assert len(paths) == k * math.comb(groups, k) // groups
+    used = set()
+    for path in paths:
+        assert [start for _, start, _ in path][0] == 0 and path[-1][2] == 120
+        for (_, _, stop), (_, start, _) in zip(path, path[1:], strict=False):
+            assert stop == start
+        for fold_index, start, stop in path:
+            assert set(range(start, stop)) <= set(folds[fold_index].test_indices().tolist())
+            used.add((fold_index, start))
+    assert len(used) == len(paths) * groups
