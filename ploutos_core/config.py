@@ -237,7 +237,9 @@ class EvaluationConfig(StrictModel):
     folds: FoldConfig = FoldConfig()
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
     baselines: list[BaselineName] = Field(
-        default_factory=lambda: ["buy_and_hold", "cash", "random", "momentum", "mean_reversion"]
+        default_factory=lambda: ["buy_and_hold", "cash", "random", "momentum", "mean_reversion"],
+        min_length=1,
+        description="Strategies the agent must beat; the gate compares it with each.",
     )
     cost_multipliers: list[float] = Field(
         default_factory=lambda: [0.0, 1.0, 2.0],

@@ -64,7 +64,7 @@ def promotion_decision(values: VerdictValues, thresholds: GateConfig) -> tuple[b
     ``"DSR 0.81 < 0.95 (short by 0.14)"``. The PBO criterion is skipped when ``values.pbo``
     is ``None``, with a reason saying it is not applicable; a skipped criterion does not block.
     """
-    reasons = []
+    failures = []
     minimums = [
         ("excess Sharpe CI low", values.excess_sharpe_ci_low, thresholds.excess_sharpe_ci_low_min),
         ("DSR", values.dsr, thresholds.dsr_min),
@@ -75,14 +75,14 @@ def promotion_decision(values: VerdictValues, thresholds: GateConfig) -> tuple[b
     for name, value, minimum in minimums:
         if value < minimum:
             v, t, gap = _numbers(value, minimum)
-            reasons.append(f"{name} {v} < {t} (short by {gap})")
+            failures.append(f"{name} {v} < {t} (short by {gap})")
+    skipped = []
     if values.pbo is None:
-        reasons.append("PBO not applicable (fewer than 2 trials on this data): criterion skipped")
+        skipped.append("PBO not applicable (fewer than 2 trials on this data): criterion skipped")
     elif values.pbo > thresholds.pbo_max:
         v, t, gap = _numbers(values.pbo, thresholds.pbo_max)
-        reasons.append(f"PBO {v} > {t} (over by {gap})")
-    failed = [r for r in reasons if "not applicable" not in r]
-    return not failed, reasons
+        failures.append(f"PBO {v} > {t} (over by {gap})")
+    return not failures, failures + skipped
 
 
 def _numbers(value: float, threshold: float) -> tuple[str, str, str]:
