@@ -15,9 +15,9 @@ Learning at the Edge of the Statistical Precipice", NeurIPS 2021 (the ``rliable`
 
 The definitions are rliable's (``metrics.aggregate_iqm``, ``metrics.probability_of_improvement``,
 ``library.get_interval_estimates`` with percentile intervals, ``create_performance_profile``);
-they are written here in NumPy because rliable 1.2 requires ``arch < 8``, whose releases do not
-import under pandas 3, and because rliable draws its resamples from NumPy's global random
-state rather than the generator it is given.
+they are written here in NumPy because rliable 1.2 requires ``arch < 8`` and arch 7.2 (the
+last such release) fails to import under pandas 3 (``deprecate_kwarg`` changed signature), and
+because rliable draws its resamples from NumPy's global random state, not the generator given.
 
 Layout: every score matrix is ``[n_folds, n_seeds]`` (rliable's transpose), e.g. the annualized
 Sharpe ratio of each seed's agent on each fold's test window. Every bootstrap takes a ``seed``;
