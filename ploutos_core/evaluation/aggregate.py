@@ -165,7 +165,8 @@ def compare_to_baselines(
     and at least one baseline) to its ``[n_folds, n_seeds]`` matrix over the same folds.
 
     Each statistic uses ``bootstrap.seed``, so adding a baseline leaves the others' intervals
-    unchanged.
+    unchanged. A deterministic baseline (buy-and-hold, cash) may pass a single column: its own
+    interval then has zero width, and the agent's seeds carry all the uncertainty.
     """
     if agent not in scores:
         raise ValueError(f"no scores for the agent {agent!r}; methods: {sorted(scores)}")
