@@ -188,6 +188,108 @@ class BacktestConfig(StrictModel):
     deterministic: bool = True
 
 
+BaselineName = Literal["buy_and_hold", "cash", "random", "momentum", "mean_reversion"]
+
+
+class FoldConfig(StrictModel):
+    """How the dates are cut into training and test windows (:mod:`ploutos_core.evaluation.folds`).
+
+    Every count is in bars (trading days).
+    """
+
+    scheme: Literal["walk_forward", "cpcv"] = Field(
+        "walk_forward",
+        description="'walk_forward' (train on the past, test on the next window) or 'cpcv' "
+        "(combinatorial purged cross-validation, Lopez de Prado 2018).",
+    )
+    window: Literal["expanding", "rolling"] = Field(
+        "expanding",
+        description="walk_forward: training starts at the first bar ('expanding') or keeps "
+        "min_train_days bars ('rolling').",
+    )
+    n_folds: int = Field(5, ge=1, description="walk_forward: test windows tiling the data's end.")
+    min_train_days: int = Field(504, ge=2, description="Bars of the first training window.")
+    test_days: int | None = Field(
+        None,
+        ge=1,
+        description="Bars per test window; null: all bars after the first training "
+        "window and its purge, split evenly over n_folds.",
+    )
+    purge_days: int = Field(
+        10, ge=0, description="Training bars dropped just before each test window."
+    )
+    embargo_days: int = Field(
+        5, ge=0, description="Bars after each test window kept out of training (cpcv)."
+    )
+    n_groups: int = Field(6, ge=2, description="cpcv: contiguous groups the dates are cut into.")
+    n_test_groups: int = Field(2, ge=1, description="cpcv: groups tested in each split.")
+
+    @model_validator(mode="after")
+    def _test_groups_fit(self) -> FoldConfig:
+        if self.n_test_groups >= self.n_groups:
+            raise ValueError(
+                f"n_test_groups ({self.n_test_groups}) must be smaller than n_groups "
+                f"({self.n_groups}) so that every split keeps a group to train on"
+            )
+        return self
+
+
+class BootstrapConfig(StrictModel):
+    """The stratified bootstrap behind every confidence interval."""
+
+    reps: int = Field(2000, ge=100, description="Bootstrap resamples.")
+    seed: int = Field(0, description="Seed of the resampling: the same seed, the same intervals.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the intervals.")
+
+
+class GateConfig(StrictModel):
+    """Thresholds an agent must meet to be promoted (:mod:`ploutos_core.evaluation.gate`)."""
+
+    excess_sharpe_ci_low_min: float = Field(
+        0.0, description="Lower CI bound of the agent's IQM Sharpe minus the best baseline's."
+    )
+    dsr_min: float = Field(0.95, ge=0, le=1, description="Deflated Sharpe Ratio at least this.")
+    pbo_max: float = Field(
+        0.5, ge=0, le=1, description="Probability of Backtest Overfitting at most this."
+    )
+    prob_improvement_min: float = Field(
+        0.6, ge=0, le=1, description="P(agent > baseline) against every baseline at least this."
+    )
+
+
+class EvaluationConfig(StrictModel):
+    """Judging an agent over folds x seeds against baselines (``config/evaluation.yaml``)."""
+
+    folds: FoldConfig = FoldConfig()
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    baselines: list[BaselineName] = Field(
+        default_factory=lambda: ["buy_and_hold", "cash", "random", "momentum", "mean_reversion"],
+        min_length=1,
+        description="Strategies the agent must beat; the gate compares it with each.",
+    )
+    cost_multipliers: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0, 2.0],
+        min_length=1,
+        description="Each scales the configured costs for a cost-sensitivity run.",
+    )
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    gate: GateConfig = GateConfig()
+
+    @field_validator("seeds", "baselines", "cost_multipliers")
+    @classmethod
+    def _distinct(cls, value: list) -> list:
+        if len(set(value)) != len(value):
+            raise ValueError(f"entries must be distinct, got {value}")
+        return value
+
+    @field_validator("cost_multipliers")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(m < 0 for m in value):
+            raise ValueError(f"cost multipliers must be >= 0, got {value}")
+        return value
+
+
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from ploutos_core.config import (
     BacktestConfig,
     DataConfig,
+    EvaluationConfig,
     TrainingConfig,
     default_config_path,
     load_config,
@@ -24,6 +25,7 @@ DEFAULTS: dict[str, type[BaseModel]] = {
     "training": TrainingConfig,
     "data": DataConfig,
     "backtest": BacktestConfig,
+    "evaluation": EvaluationConfig,
 }
 
 
@@ -117,3 +119,16 @@ def test_default_training_config_has_the_guide_settings() -> None:
     )
     assert config.checkpoint_freq == 500_000
     load_config(TrainingConfig, default_config_path("demo_training"))
+
+
+def test_evaluation_config_refuses_unknown_names_and_repeats() -> None:
+    with pytest.raises(ConfigError, match=r"baselines\.0: .*'buy_and_hold'"):
+        parse_config(EvaluationConfig, {"baselines": ["hold"]}, "evaluation.yaml")
+    with pytest.raises(ConfigError, match="seeds: .*distinct"):
+        parse_config(EvaluationConfig, {"seeds": [1, 1]}, "evaluation.yaml")
+    with pytest.raises(ConfigError, match="n_test_groups .* smaller than n_groups"):
+        parse_config(
+            EvaluationConfig, {"folds": {"n_groups": 3, "n_test_groups": 3}}, "evaluation.yaml"
+        )
+    with pytest.raises(ConfigError, match="folds.sheme: unknown key"):
+        parse_config(EvaluationConfig, {"folds": {"sheme": "cpcv"}}, "evaluation.yaml")
