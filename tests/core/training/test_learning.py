@@ -3,10 +3,10 @@ out of sample, after costs.
 
 The market is :func:`~ploutos_core.data.sample.make_planted_market` with a strong signal (drift
 regimes of half a daily volatility lasting 60 bars on average) and the 85 real features; the
-config is the tests' tiny one scaled up just enough to learn in about a minute. On the control
-market (the same generator without the regimes) the same training does not beat buy-and-hold
-(checked by hand when the test was written), so the test can fail: it measures learning, not
-the market.
+config is the tests' tiny one scaled up just enough to learn in under two minutes on two cores.
+When it was written the agent's test Sharpe was 6.82 against buy-and-hold's 3.19; the same
+training on the control market (the same generator without the regimes, checked by hand) gave
+0.19 against -0.04, short of :data:`MARGIN`, so the test can fail: it measures learning, not luck.
 """
 
 from __future__ import annotations
