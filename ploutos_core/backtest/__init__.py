@@ -6,6 +6,7 @@ compared with simply holding the universe?":
 - :mod:`.simulate`: :func:`simulate` steps the environment's core (the very execution and cost
   model of training) with any policy over a market period and records every bar and fill
 - :mod:`.benchmarks`: buy-and-hold and cash over the same bars
+- :mod:`.rules`: rule-based policies for :func:`simulate` (the momentum rule)
 - :mod:`.metrics`: return metrics and trade statistics
 - :mod:`.report`: :class:`BacktestReport` and the metrics table
 - :mod:`.plots`: the equity and trade figures
@@ -15,6 +16,7 @@ compared with simply holding the universe?":
 from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark, cash_benchmark
 from ploutos_core.backtest.metrics import metrics, trade_stats
 from ploutos_core.backtest.report import BacktestReport, format_metrics_table
+from ploutos_core.backtest.rules import momentum_actions, momentum_rule
 from ploutos_core.backtest.run import run_backtest
 from ploutos_core.backtest.simulate import BacktestRun, accounting_error, simulate
 
@@ -26,6 +28,8 @@ __all__ = [
     "cash_benchmark",
     "format_metrics_table",
     "metrics",
+    "momentum_actions",
+    "momentum_rule",
     "run_backtest",
     "simulate",
     "trade_stats",

@@ -37,6 +37,12 @@ MARKET_VOL = 0.008
 SECTOR_VOL = 0.006
 TURBULENT_VOL_SCALE = 2.2
 CALM_MEAN_DAYS, TURBULENT_MEAN_DAYS = 120, 30
+PLANTED_STRENGTH = 0.15
+"""Default drift of a planted regime, as a fraction of the day's volatility."""
+PLANTED_MEAN_DAYS = 40.0
+"""Default mean length, in bars, of a planted drift regime."""
+PLANTED_STREAM = 0x91A7
+"""Second word of the seed of the planted regimes' generator (a stream of its own)."""
 PRICE_FLOOR, PRICE_CEILING = 1.0, 3000.0
 """Log prices reflect off these levels: no price rounds to zero and the range stays plausible."""
 
@@ -88,13 +94,116 @@ def make_market(
         Columns ``date, ticker, open, high, low, close, volume`` sorted by ticker then date;
         prices rounded to 4 decimals with ``low <= open, close <= high``; integer volumes.
     """
+    _check_sizes(n_tickers, n_days)
+    rng = np.random.default_rng(seed)
+    returns, sigma = _factor_returns(rng, n_tickers, n_days)
+    return _ohlcv_frame(rng, returns, sigma, start, late_listing, delisting, missing_days)
+
+
+def planted_regimes(
+    n_tickers: int, n_days: int, *, seed: int = 0, mean_days: float = PLANTED_MEAN_DAYS
+) -> np.ndarray:
+    """The drift regime of :func:`make_planted_market`: ``int8 [day, ticker]``, +1 up, -1 down.
+
+    Each ticker alternates between the two regimes, independently of the other tickers, with
+    run lengths drawn from a geometric distribution of mean ``mean_days`` bars and a fair coin
+    for the first regime. Columns are in generator order, :func:`ticker_names` ``(n_tickers)``.
+    The draws come from their own stream of ``seed``, so the factor returns, opens, wicks and
+    volumes of a planted market are those of ``make_market`` with the same seed.
+    """
+    _check_sizes(n_tickers, n_days)
+    rng = np.random.default_rng([seed, PLANTED_STREAM])
+    first = rng.integers(0, 2, n_tickers)
+    regimes = np.empty((n_days, n_tickers), dtype=np.int8)
+    for column in range(n_tickers):
+        lengths = rng.geometric(1 / mean_days, n_days)
+        states = (np.arange(n_days) + first[column]) % 2
+        regimes[:, column] = np.repeat(1 - 2 * states, lengths)[:n_days]
+    return regimes
+
+
+def make_planted_market(
+    n_tickers: int,
+    n_days: int,
+    *,
+    seed: int = 0,
+    strength: float = PLANTED_STRENGTH,
+    mean_days: float = PLANTED_MEAN_DAYS,
+    start: str = "2017-01-02",
+    late_listing: bool = True,
+    delisting: bool = True,
+    missing_days: bool = True,
+) -> pd.DataFrame:
+    """:func:`make_market` with a learnable pattern planted in the returns: drift regimes.
+
+    The pattern. Every ticker is, on every day, in an up or a down drift regime
+    (:func:`planted_regimes`: alternating runs of geometric length, mean ``mean_days`` bars,
+    independent across tickers). On day ``t`` the ticker's close-to-close log return gets an
+    extra ``regime[t] * strength * sigma[t]``, where ``sigma[t]`` is the ticker's volatility
+    that day in the factor model (turbulent days included), on top of ``make_market``'s returns
+    (same seed, same noise). The regimes are symmetric, so buying and holding gains nothing from
+    them on average; timing them gains ``strength * sigma`` per bar held in an up regime.
+
+    What a rule that knows the pattern does: the trailing log return over ``w`` bars is
+    ``w * strength * sigma`` (sign of the regime) plus noise of size ``sigma * sqrt(w)``, so with
+    ``w`` around half of ``mean_days`` its sign tells the current regime, a few bars late after
+    each switch, with a signal-to-noise ratio of ``strength * sqrt(w)``. The rule is long the
+    tickers whose trailing momentum is positive and flat the others
+    (:func:`ploutos_core.backtest.momentum_rule`). At the defaults (``strength`` 0.15,
+    ``mean_days`` 40) a 20-bar window has a ratio of about 0.7 and a regime is worth about
+    ``40 * 0.15`` = 6 daily volatilities, far more than the round trip's costs.
+
+    Parameters are those of :func:`make_market`, plus ``strength`` (the drift as a fraction of
+    the day's volatility; 0 gives ``make_market``'s frame exactly) and ``mean_days``.
+    """
+    _check_sizes(n_tickers, n_days)
+    rng = np.random.default_rng(seed)
+    returns, sigma = _factor_returns(rng, n_tickers, n_days)
+    regimes = planted_regimes(n_tickers, n_days, seed=seed, mean_days=mean_days)
+    returns = returns + regimes * strength * sigma
+    return _ohlcv_frame(rng, returns, sigma, start, late_listing, delisting, missing_days)
+
+
+def make_control_market(
+    n_tickers: int,
+    n_days: int,
+    *,
+    seed: int = 0,
+    start: str = "2017-01-02",
+    late_listing: bool = True,
+    delisting: bool = True,
+    missing_days: bool = True,
+) -> pd.DataFrame:
+    """The control of :func:`make_planted_market`: the same generator with the signal off.
+
+    Strength 0, i.e. :func:`make_market`'s frame: the same volatility, factors, noise, listings
+    and volumes as the planted market of the same seed, without the drift regimes. A strategy
+    that beats buy-and-hold here does it by luck, not by learning the pattern.
+    """
+    return make_planted_market(
+        n_tickers,
+        n_days,
+        seed=seed,
+        strength=0.0,
+        start=start,
+        late_listing=late_listing,
+        delisting=delisting,
+        missing_days=missing_days,
+    )
+
+
+def _check_sizes(n_tickers: int, n_days: int) -> None:
+    """Reject markets without a ticker or a day."""
     if n_tickers < 1 or n_days < 1:
         raise ValueError(f"need n_tickers >= 1 and n_days >= 1, got {n_tickers} and {n_days}")
-    rng = np.random.default_rng(seed)
-    dates = pd.bdate_range(start, periods=n_days).to_numpy().astype("datetime64[ns]")
+
+
+def _factor_returns(
+    rng: np.random.Generator, n_tickers: int, n_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Daily log returns ``[day, ticker]`` of the factor model and their volatility ``sigma``."""
     n_sectors = min(len(SECTORS), n_tickers)
     sector = np.arange(n_tickers) % n_sectors
-
     scale = np.where(_regimes(rng, n_days) == 1, TURBULENT_VOL_SCALE, 1.0)[:, None]
     beta = rng.uniform(0.6, 1.5, n_tickers)
     idio_vol = rng.uniform(0.007, 0.018, n_tickers)
@@ -105,7 +214,22 @@ def make_market(
     drift = alpha + beta * MARKET_DRIFT
     returns = drift + scale * (beta * market + sectors[:, sector] + idio_vol * noise)
     sigma = scale * np.sqrt((beta * MARKET_VOL) ** 2 + SECTOR_VOL**2 + idio_vol**2)
+    return returns, sigma
 
+
+def _ohlcv_frame(
+    rng: np.random.Generator,
+    returns: np.ndarray,
+    sigma: np.ndarray,
+    start: str,
+    late_listing: bool,
+    delisting: bool,
+    missing_days: bool,
+) -> pd.DataFrame:
+    """The long OHLCV frame of ``make_market`` from close-to-close log returns ``[day, ticker]``:
+    opens, wicks and volumes around the closes, listings, delistings and missing days."""
+    n_days, n_tickers = returns.shape
+    dates = pd.bdate_range(start, periods=n_days).to_numpy().astype("datetime64[ns]")
     first_price = rng.permutation(np.geomspace(5.0, 500.0, n_tickers))
     close = np.exp(_reflect(np.log(first_price) + np.cumsum(returns, axis=0)))
     previous = np.vstack([first_price, close[:-1]])

@@ -18,8 +18,12 @@ from ploutos_core.data.sample import (
     SAMPLE_TICKERS,
     csv_bytes,
     main,
+    make_control_market,
     make_market,
+    make_planted_market,
     make_sample_market,
+    planted_regimes,
+    ticker_names,
     write_sample_csv,
 )
 
@@ -158,3 +162,69 @@ def test_command_line_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFi
 def test_bad_sizes_are_rejected() -> None:
     with pytest.raises(ValueError, match="n_tickers"):
         make_market(0, 10)
+
+
+def bar_returns_by_regime(frame: pd.DataFrame, seed: int) -> tuple[float, float, float]:
+    """Mean daily log return on the bars of the true up and of the down regimes, and the daily
+    volatility (all tickers together)."""
+    close = frame.pivot(index="date", columns="ticker", values="close")
+    n_tickers, n_days = close.shape[1], close.shape[0]
+    regimes = pd.DataFrame(
+        planted_regimes(n_tickers, n_days, seed=seed), columns=ticker_names(n_tickers)
+    )[close.columns].to_numpy()
+    returns = np.log(close).diff().to_numpy()
+    up, down = returns[1:][regimes[1:] == 1], returns[1:][regimes[1:] == -1]
+    return float(up.mean()), float(down.mean()), float(np.nanstd(returns))
+
+
+PLANTED = {"late_listing": False, "delisting": False, "missing_days": False}
+
+
+def test_planted_and_control_markets_are_deterministic_by_seed() -> None:
+    for make in (make_planted_market, make_control_market):
+        pd.testing.assert_frame_equal(make(6, 300, seed=4), make(6, 300, seed=4))
+        assert not make(6, 300, seed=4).equals(make(6, 300, seed=5))
+    assert np.array_equal(planted_regimes(6, 300, seed=4), planted_regimes(6, 300, seed=4))
+
+
+def test_regimes_alternate_in_runs_of_the_mean_length() -> None:
+    regimes = planted_regimes(30, 4000, seed=2, mean_days=40)
+    assert set(np.unique(regimes)) == {-1, 1}
+    switches = (np.diff(regimes, axis=0) != 0).sum()
+    assert 30 * 4000 / switches == pytest.approx(40, rel=0.1)
+    assert abs(regimes.mean()) < 0.1  # symmetric: as much up as down
+
+
+def test_planted_drift_is_present_and_absent_in_the_control() -> None:
+    strength = 0.2
+    up, down, vol = bar_returns_by_regime(
+        make_planted_market(20, 2000, seed=3, strength=strength, **PLANTED), seed=3
+    )
+    # The gap is 2 * strength * (mean sigma), a little under 2 * strength * the pooled
+    # volatility (calm and turbulent days mixed): about 0.85 of it.
+    assert up - down == pytest.approx(2 * strength * vol, rel=0.25)
+    up, down, _ = bar_returns_by_regime(make_control_market(20, 2000, seed=3, **PLANTED), 3)
+    assert abs(up - down) < 0.25 * 2 * strength * vol
+
+
+def test_control_is_make_market_and_planting_keeps_the_volatility() -> None:
+    control = make_control_market(8, 800, seed=6)
+    pd.testing.assert_frame_equal(control, make_market(8, 800, seed=6))
+    planted = make_planted_market(8, 800, seed=6)
+    assert planted[["date", "ticker"]].equals(control[["date", "ticker"]])
+    vols = [
+        np.log(f.pivot(index="date", columns="ticker", values="close")).diff().std().mean()
+        for f in (planted, control)
+    ]
+    assert vols[0] == pytest.approx(vols[1], rel=0.05)
+
+
+def test_planted_market_is_valid_ohlcv(tmp_path: Path) -> None:
+    frame = make_planted_market(7, 400, seed=8, strength=0.5)
+    path = tmp_path / "planted.csv"
+    path.write_bytes(csv_bytes(frame))
+    result = read_ohlcv(path)
+    assert result.repairs == [] and result.dropped == {}
+    pd.testing.assert_frame_equal(result.frame, frame, check_exact=False, rtol=1e-12)
+    o, h, lo, c = (frame[k].to_numpy() for k in ("open", "high", "low", "close"))
+    assert (lo > 0).all() and (lo <= np.minimum(o, c)).all() and (np.maximum(o, c) <= h).all()
