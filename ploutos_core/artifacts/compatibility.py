@@ -1,4 +1,5 @@
-"""Whether a market fits a saved model: the same features in the same order, the same tickers.
+"""Whether a market fits a saved model: the same features in the same order and version, the same
+tickers (any tickers for a ``shared`` policy).
 
 Observations are never truncated or padded to fit; every difference is named.
 """
@@ -37,8 +38,16 @@ def list_difference(kind: str, saved: Sequence[str], current: Sequence[str]) -> 
     return "; ".join(parts)
 
 
-def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: str) -> None:
-    """Refuse a market whose features, feature order or tickers differ from the model's.
+def check_compatible(
+    manifest: Manifest,
+    market: MarketData,
+    source: str,
+    fix: str,
+    *,
+    same_tickers: bool | None = None,
+) -> None:
+    """Refuse a market whose features, feature order, feature version or tickers differ from the
+    model's.
 
     Parameters
     ----------
@@ -50,16 +59,28 @@ def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: s
         The manifest's path, for the message.
     fix:
         What the user should do instead, ending the message.
+    same_tickers:
+        Whether the tickers must be the model's, in its order. By default they must unless the
+        model is a ``shared`` policy, which reads any number of tickers in any order (its
+        observation statistics are pooled per feature across tickers).
 
     Raises
     ------
     ManifestError
         Naming every difference (missing, unknown, or the first position out of order).
     """
-    problems = [
-        list_difference("features", manifest.feature_names, market.feature_names),
-        list_difference("tickers", manifest.tickers, market.tickers),
-    ]
+    if same_tickers is None:
+        same_tickers = manifest.policy != "shared"
+    problems = [list_difference("features", manifest.feature_names, market.feature_names)]
+    saved_version, version = manifest.feature_version, market.feature_version
+    if saved_version is not None and version is not None and saved_version != version:
+        problems.append(
+            f"the features are version {version!r} in the data but {saved_version!r} in the model"
+        )
+    if same_tickers:
+        problems.append(list_difference("tickers", manifest.tickers, market.tickers))
+    elif market.N == 0:
+        problems.append("the data has no tickers")
     problems = [p for p in problems if p]
     if problems:
         raise ManifestError(
