@@ -366,7 +366,7 @@ def print_train(label: str, policy: str, r: dict) -> None:
     update = r["timesteps"] / r["update_s"] if r["update_s"] else float("nan")
     phases = r["rollout_s"] + r["update_s"]
     print(
-        f"{label:<10} {r['tickers']:>4} {policy:<19} {r['device']:<7} "
+        f"{label:<10} {r['tickers']:>4} {policy:<24} {r['device']:<7} "
         f"{r['timesteps']:>8,} {r['steps_per_s']:>9,.0f} {rollout:>10,.0f} {update:>9,.0f} "
         f"{100 * r['rollout_s'] / phases:>5.0f}/{100 * r['update_s'] / phases:<4.0f} "
         f"{mib(r['peak_rss']):>10} {mib(r['gpu_peak']):>10}"
@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{policy_label(**specs[guide.policy])})"
     )
     print(
-        f"{'universe':<10} {'N':>4} {'policy':<19} {'device':<7} {'steps':>8} "
+        f"{'universe':<10} {'N':>4} {'policy':<24} {'device':<7} {'steps':>8} "
         f"{'e2e ts/s':>9} {'rollout/s':>10} {'update/s':>9} {'% r/u':<10} "
         f"{'peak RSS':>10} {'GPU peak':>10}"
     )
