@@ -10,8 +10,11 @@ synthetic tickers (``make_market(500, 2520)``; random N(0, 1) features on each t
 the warm-up: throughput does not depend on the feature values, and computing 85 indicators for
 500 tickers would dominate the run). PPO settings are ``config/training.yaml``'s (the training
 guide's: n_envs 32, n_steps 128, batch 2048, n_epochs 10), each universe with the default policy
-(ticker encoder [16] + net_arch [256, 256]) and the flat MLP over the whole observation, and the
-rollout comparison with both.
+(``encoder``: ticker encoder [16] + net_arch [256, 256]), the flat MLP over the whole observation
+(``flat``) and the shared-ticker policy (``shared``: the [16] encoder per ticker, a pooled
+context, one actor head for every ticker, a [256, 256] critic), and the rollout comparison with
+the first two. ``--policies`` and ``--universes`` pick cases, e.g. the shared policy alone at 500
+tickers: ``bench_train.py --policies shared --universes 500 --skip-reference``.
 
 Each case runs in its own process so that its peak memory is its own (Linux ``VmHWM``, reset
 after the data is prepared, so it measures training; plus the GPU's peak allocation on CUDA).
@@ -115,8 +118,10 @@ def case_train(
     timesteps: int,
     device: str,
     ticker_encoder: list[int] | None = None,
+    policy: str = "encoder",
 ) -> dict:
-    """End-to-end ``train()`` with the guide's settings, ``net_arch`` and ``ticker_encoder``."""
+    """End-to-end ``train()`` with the guide's settings, ``policy``, ``net_arch`` and
+    ``ticker_encoder``."""
     import torch
 
     from ploutos_core.training import train
@@ -125,6 +130,7 @@ def case_train(
     config = guide_config(
         total_timesteps=timesteps,
         device=device,
+        policy=policy,
         net_arch=net_arch,
         ticker_encoder=ticker_encoder or [],
         checkpoint_freq=10**12,
@@ -220,13 +226,14 @@ def time_rollouts(
         distribution_checks_off,
         use_batched_distribution,
     )
+    from ploutos_core.training.model import policy_class
     from ploutos_core.training.normalization import Float32VecNormalize
 
     normalize = Float32VecNormalize if ours else VecNormalize
     env = normalize(venv, clip_obs=config.clip_obs, clip_reward=config.clip_obs, gamma=config.gamma)
     n_steps = config.n_steps
     model = PPO(
-        "MlpPolicy",
+        policy_class(config),
         env,
         n_steps=n_steps,
         batch_size=config.batch_size,
@@ -277,6 +284,7 @@ def case_rollout(
     ours_policy: bool = True,
     warm_up: bool = True,
     ticker_encoder: list[int] | None = None,
+    policy: str = "encoder",
 ) -> dict:
     """The rollout phase alone, on our ``PortfolioVecEnv`` or on the reference environment."""
     from ploutos_core.env import PortfolioVecEnv
@@ -285,7 +293,7 @@ def case_rollout(
 
     device = str(select_device(device))
     market = load_universe(universe)
-    config = guide_config(device=device, ticker_encoder=ticker_encoder or [])
+    config = guide_config(device=device, policy=policy, ticker_encoder=ticker_encoder or [])
     split = split_periods(market.dates, config.split)
     train_market = market.period(split.train_start, split.train_end)
     if env_kind == "ours":
@@ -337,8 +345,20 @@ def mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.0f} MiB"
 
 
-def policy_label(net_arch: list[int], encoder: list[int]) -> str:
-    return f"{encoder}+{net_arch}" if encoder else f"flat {net_arch}"
+POLICIES = ("encoder", "flat", "shared")
+
+
+def policy_spec(policy: str, net_arch: list[int], encoder: list[int]) -> dict[str, Any]:
+    """A case's policy as ``case_train``/``case_rollout`` keyword arguments."""
+    return {"policy": policy, "net_arch": net_arch, "ticker_encoder": encoder}
+
+
+def policy_label(policy: str, net_arch: list[int], ticker_encoder: list[int]) -> str:
+    if policy == "flat":
+        return f"flat {net_arch}"
+    if policy == "shared":
+        return f"shared {ticker_encoder}/{net_arch}"
+    return f"{ticker_encoder}+{net_arch}"
 
 
 def print_train(label: str, policy: str, r: dict) -> None:
@@ -346,17 +366,22 @@ def print_train(label: str, policy: str, r: dict) -> None:
     update = r["timesteps"] / r["update_s"] if r["update_s"] else float("nan")
     phases = r["rollout_s"] + r["update_s"]
     print(
-        f"{label:<10} {r['tickers']:>4} {policy:<19} {r['device']:<7} "
+        f"{label:<10} {r['tickers']:>4} {policy:<24} {r['device']:<7} "
         f"{r['timesteps']:>8,} {r['steps_per_s']:>9,.0f} {rollout:>10,.0f} {update:>9,.0f} "
         f"{100 * r['rollout_s'] / phases:>5.0f}/{100 * r['update_s'] / phases:<4.0f} "
         f"{mib(r['peak_rss']):>10} {mib(r['gpu_peak']):>10}"
     )
 
 
-def compare_rollouts(encoder: list[int], device: str, rollouts: int) -> None:
+def compare_rollouts(spec: dict[str, Any], device: str, rollouts: int) -> None:
     """Our rollout phase against the reference environment's, with the same policy."""
     large = str(LARGE_TICKERS)
-    common = {"universe": large, "device": device, "ticker_encoder": encoder}
+    common = {
+        "universe": large,
+        "device": device,
+        "ticker_encoder": spec["ticker_encoder"],
+        "policy": spec["policy"],
+    }
     ours = run_case("rollout", env_kind="ours", rollouts=rollouts, **common)
     ours_sb3 = run_case(
         "rollout", env_kind="ours", rollouts=rollouts, ours_policy=False, **common
@@ -368,7 +393,7 @@ def compare_rollouts(encoder: list[int], device: str, rollouts: int) -> None:
         "rollout", env_kind="reference", rollouts=1, ours_policy=False, warm_up=False, **common
     )
     ratio = ours["steps_per_s"] / reference["steps_per_s"]
-    policy = policy_label([256, 256], encoder)
+    policy = policy_label(spec["policy"], [256, 256], spec["ticker_encoder"])
     print(
         f"\nrollout phase at {LARGE_TICKERS} tickers (n_envs 32, VecNormalize, policy "
         f"{policy} on {ours['device']}), timesteps/s:\n"
@@ -391,6 +416,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-reference", action="store_true", help="skip the reference environment"
     )
+    parser.add_argument(
+        "--policies",
+        default=",".join(POLICIES),
+        help=f"comma-separated policies to run, of {', '.join(POLICIES)} (default: all)",
+    )
+    parser.add_argument(
+        "--universes",
+        default=f"sample,{LARGE_TICKERS}",
+        help=f"comma-separated universes: sample (~20 tickers) and/or {LARGE_TICKERS}",
+    )
+    parser.add_argument(
+        "--sample-steps", type=int, help="timesteps of each sample-universe case (a tiny run)"
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -400,54 +438,61 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rollout = 32 * 128
-    sample_steps = rollout * (4 if args.quick else 8)
+    sample_steps = args.sample_steps or rollout * (4 if args.quick else 8)
     large_steps = rollout * (1 if args.quick else 2)
     if args.device.startswith("cuda"):
         large_steps = rollout * (4 if args.quick else 12)
     guide = guide_config()
-    default = (list(guide.net_arch), list(guide.ticker_encoder))
-    flat = (list(guide.net_arch), [])
-    policies = [default, flat] if args.quick else [default, flat, ([64, 64], [])]
+    arch, widths = list(guide.net_arch), list(guide.ticker_encoder)
+    chosen = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = sorted(set(chosen) - set(POLICIES))
+    if unknown:
+        parser.error(f"unknown policies {unknown}; choose from {', '.join(POLICIES)}")
+    universes = {u.strip() for u in args.universes.split(",") if u.strip()}
+    specs = {
+        "encoder": policy_spec("encoder", arch, widths),
+        "flat": policy_spec("flat", arch, []),
+        "shared": policy_spec("shared", arch, widths),
+    }
+    large_policies = [specs[p] for p in POLICIES if p in chosen]
+    sample_policies = list(large_policies)
+    if not args.quick and "flat" in chosen:
+        sample_policies.append(policy_spec("flat", [64, 64], []))
     print(
         f"bench_train: device {args.device}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.2f}; PPO settings from config/training.yaml "
-        f"(n_envs 32, n_steps 128, batch 2048, n_epochs 10; policy "
-        f"{policy_label(*default)})"
+        f"(n_envs 32, n_steps 128, batch 2048, n_epochs 10; default policy "
+        f"{policy_label(**specs[guide.policy])})"
     )
     print(
-        f"{'universe':<10} {'N':>4} {'encoder+net_arch':<19} {'device':<7} {'steps':>8} "
+        f"{'universe':<10} {'N':>4} {'policy':<24} {'device':<7} {'steps':>8} "
         f"{'e2e ts/s':>9} {'rollout/s':>10} {'update/s':>9} {'% r/u':<10} "
         f"{'peak RSS':>10} {'GPU peak':>10}"
     )
     sample_rates = {}
-    for arch, encoder in policies:
+    for spec in sample_policies if "sample" in universes else []:
         r = run_case(
-            "train",
-            universe="sample",
-            net_arch=arch,
-            ticker_encoder=encoder,
-            timesteps=sample_steps,
-            device=args.device,
+            "train", universe="sample", timesteps=sample_steps, device=args.device, **spec
         )
-        sample_rates[policy_label(arch, encoder)] = r["steps_per_s"]
-        print_train("sample", policy_label(arch, encoder), r)
+        sample_rates[policy_label(**spec)] = r["steps_per_s"]
+        print_train("sample", policy_label(**spec), r)
     large_runs = {}
-    for arch, encoder in (default, flat):
-        large_runs[policy_label(arch, encoder)] = large = run_case(
+    for spec in large_policies if str(LARGE_TICKERS) in universes else []:
+        large_runs[policy_label(**spec)] = large = run_case(
             "train",
             universe=str(LARGE_TICKERS),
-            net_arch=arch,
-            ticker_encoder=encoder,
             timesteps=large_steps,
             device=args.device,
+            **spec,
         )
-        print_train("synthetic", policy_label(arch, encoder), large)
+        print_train("synthetic", policy_label(**spec), large)
 
     meets = [a for a, rate in sample_rates.items() if rate >= SAMPLE_TARGET]
-    print(
-        f"\nsample universe end to end: target >= {SAMPLE_TARGET:,} timesteps/s; "
-        + (f"met by {', '.join(meets)}" if meets else "met by none of the policies")
-    )
+    if sample_rates:
+        print(
+            f"\nsample universe end to end: target >= {SAMPLE_TARGET:,} timesteps/s; "
+            + (f"met by {', '.join(meets)}" if meets else "met by none of the policies")
+        )
     for policy, large in large_runs.items():
         phases = large["rollout_s"] + large["update_s"]
         updates = large["timesteps"] / rollout
@@ -458,11 +503,12 @@ def main(argv: list[str] | None = None) -> int:
             f"collecting rollouts ({large['rollout_s'] / updates:.2f} s per rollout)"
         )
 
-    if args.skip_reference:
+    if args.skip_reference or str(LARGE_TICKERS) not in universes:
         return 0
     rollouts = 1 if args.quick else 2
-    for _, encoder in (default, flat):
-        compare_rollouts(encoder, args.device, rollouts)
+    for spec in large_policies:
+        if spec["policy"] != "shared":
+            compare_rollouts(spec, args.device, rollouts)
     return 0
 
 

@@ -138,12 +138,22 @@ class TrainingConfig(StrictModel):
     ent_coef: float = Field(0.01, ge=0)
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
+    policy: Literal["shared", "encoder", "flat"] = Field(
+        "encoder",
+        description=(
+            "'encoder': per-ticker layers (ticker_encoder) in front of net_arch MLPs over all "
+            "tickers' codes; 'flat': net_arch MLPs over the whole observation (the guide's "
+            "MlpPolicy); 'shared': per-ticker layers, a context pooled over tradable tickers "
+            "and one actor head shared by every ticker (its size does not grow with the "
+            "universe; it can trade another universe)."
+        ),
+    )
     net_arch: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
     ticker_encoder: list[int] = Field(
         default_factory=lambda: [16],
         description=(
-            "Widths of layers shared by every ticker in front of net_arch, e.g. [16]; "
-            "[] feeds the whole observation to net_arch (a flat MlpPolicy)."
+            "Widths of the layers shared by every ticker (encoder and shared policies), e.g. "
+            "[16]; the flat policy has none and does not read it."
         ),
     )
     clip_obs: float = Field(10.0, gt=0)
@@ -169,6 +179,15 @@ class TrainingConfig(StrictModel):
         if not DEVICE_PATTERN.fullmatch(name):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return name
+
+    @model_validator(mode="after")
+    def _policy_has_ticker_layers(self) -> TrainingConfig:
+        if self.policy != "flat" and not self.ticker_encoder:
+            raise ValueError(
+                f"policy {self.policy!r} needs per-ticker layers but ticker_encoder is []; "
+                "set ticker_encoder (e.g. [16]) or ask for the flat MLP with policy: flat"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_fits_rollout(self) -> TrainingConfig:

@@ -1,5 +1,5 @@
 """Whether a market fits a saved model: the same features in the same order, computed by the same
-feature definition (version), and the same tickers.
+feature definition (version), and the same tickers (any tickers for a ``shared`` policy).
 
 Observations are never truncated or padded to fit; every difference is named.
 """
@@ -38,7 +38,14 @@ def list_difference(kind: str, saved: Sequence[str], current: Sequence[str]) -> 
     return "; ".join(parts)
 
 
-def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: str) -> None:
+def check_compatible(
+    manifest: Manifest,
+    market: MarketData,
+    source: str,
+    fix: str,
+    *,
+    same_tickers: bool | None = None,
+) -> None:
     """Refuse a market whose features, feature order, feature version or tickers differ from the
     model's.
 
@@ -52,16 +59,19 @@ def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: s
         The manifest's path, for the message.
     fix:
         What the user should do instead, ending the message.
+    same_tickers:
+        Whether the tickers must be the model's, in its order. By default they must unless the
+        model is a ``shared`` policy, which reads any number of tickers in any order (its
+        observation statistics are pooled per feature across tickers).
 
     Raises
     ------
     ManifestError
         Naming every difference (missing, unknown, or the first position out of order).
     """
-    problems = [
-        list_difference("features", manifest.feature_names, market.feature_names),
-        list_difference("tickers", manifest.tickers, market.tickers),
-    ]
+    if same_tickers is None:
+        same_tickers = manifest.policy != "shared"
+    problems = [list_difference("features", manifest.feature_names, market.feature_names)]
     if manifest.feature_version != market.feature_version:
         problems.append(
             f"the model was trained on features of version {manifest.feature_version} but the "
@@ -69,6 +79,10 @@ def check_compatible(manifest: Manifest, market: MarketData, source: str, fix: s
             "pandas-ta changed): retrain the model, or recompute the features with the code the "
             "model was trained with"
         )
+    if same_tickers:
+        problems.append(list_difference("tickers", manifest.tickers, market.tickers))
+    elif market.N == 0:
+        problems.append("the data has no tickers")
     problems = [p for p in problems if p]
     if problems:
         raise ManifestError(

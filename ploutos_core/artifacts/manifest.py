@@ -25,7 +25,7 @@ MANIFEST_FORMAT = 1
 """Version of the manifest's layout; a manifest of another version is refused (retrain)."""
 
 Status = Literal["training", "interrupted", "complete"]
-PolicyKind = Literal["flat", "encoder"]
+PolicyKind = Literal["shared", "encoder", "flat"]
 
 
 def library_versions() -> dict[str, str]:
@@ -121,8 +121,9 @@ class Manifest(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def policy(self) -> PolicyKind:
-        """``encoder`` (a per-ticker encoder in front of the MLPs) or ``flat`` (the guide's MLP)."""
-        return "encoder" if self.config.ticker_encoder else "flat"
+        """``encoder`` (a per-ticker encoder in front of the MLPs), ``flat`` (the guide's MLP) or
+        ``shared`` (one network per ticker and a pooled context; trades another universe)."""
+        return self.config.policy
 
     def write(self, path: str | Path) -> Path:
         """Write the manifest as JSON to ``path``, atomically."""
@@ -160,6 +161,11 @@ class Manifest(BaseModel):
     def parse(cls, values: dict[str, Any], source: str) -> Manifest:
         """Validate ``values`` (a manifest's JSON object) read from ``source``."""
         stored = {k: v for k, v in values.items() if k not in cls.model_computed_fields}
+        config = stored.get("config")
+        old_flat = isinstance(config, dict) and config.get("ticker_encoder") == []
+        if old_flat and "policy" not in config:
+            # Written before the policy key: an empty ticker_encoder meant the flat MLP.
+            stored["config"] = {**config, "policy": "flat"}
         try:
             return cls.model_validate(stored)
         except ValidationError as exc:

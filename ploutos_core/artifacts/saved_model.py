@@ -83,7 +83,9 @@ class TrainedModel:
         ``MultiCategoricalDistribution``, which builds one distribution object per ticker and
         costs ~25 ms a bar at 500 tickers. Deterministic: the argmax of the same probabilities
         as SB3's ``mode()`` (tested equal); stochastic: a sample of the same distribution (not
-        the same random stream as ``predict``).
+        the same random stream as ``predict``). A ``shared`` policy
+        (:class:`~ploutos_core.training.policies.SharedTickerPolicy`) takes observations of any
+        number of tickers.
         """
         import torch
         from stable_baselines3.common.preprocessing import preprocess_obs
@@ -92,16 +94,24 @@ class TrainedModel:
         net.set_training_mode(False)
         nvec = self.model.action_space.nvec
         n_tickers, n_choices = len(nvec), int(nvec[0])
+        # A shared-ticker policy reads the number of tickers from each observation, so it acts
+        # on another universe than the one it was trained on.
+        any_universe = hasattr(net, "action_logits")
+
+        def logits_of(normalized: torch.Tensor) -> torch.Tensor:
+            if any_universe:
+                return net.action_logits(normalized)
+            features = net.pi_features_extractor(
+                preprocess_obs(normalized, net.observation_space, net.normalize_images)
+            )
+            logits = net.action_net(net.mlp_extractor.forward_actor(features))
+            return logits.reshape(-1, n_tickers, n_choices)
 
         def act(obs: np.ndarray) -> np.ndarray:
             normalized = torch.as_tensor(self.obs_stats.normalize_obs(obs), device=net.device)
             with torch.no_grad():
-                features = net.pi_features_extractor(
-                    preprocess_obs(normalized, net.observation_space, net.normalize_images)
-                )
-                logits = net.action_net(net.mlp_extractor.forward_actor(features))
                 choice = torch.distributions.Categorical(
-                    logits=logits.reshape(-1, n_tickers, n_choices), validate_args=False
+                    logits=logits_of(normalized), validate_args=False
                 )
                 actions = choice.probs.argmax(dim=-1) if deterministic else choice.sample()
             return actions.cpu().numpy()

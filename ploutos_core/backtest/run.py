@@ -101,7 +101,8 @@ def run_backtest(
     model_path:
         ``final_model.zip`` or a checkpoint inside a model directory.
     market:
-        Market data including the whole test period, with the model's tickers and features.
+        Market data including the whole test period, with the model's features and tickers (a
+        ``policy: shared`` model takes any tickers: new ones, fewer, another order).
     config:
         ``top_k`` trade figures; ``deterministic`` actions (else sampled, seeded with the
         manifest's seed).
@@ -121,8 +122,8 @@ def run_backtest(
         trained.manifest,
         market,
         str(trained.manifest_path),
-        "Backtest on the data the model was trained on (same tickers and feature registry), "
-        "or retrain the model",
+        "Backtest on the data the model was trained on (same tickers, except for a shared "
+        "policy, and the same feature registry), or retrain the model",
     )
     test = _test_market(trained, market)
     env_config = trained.env_config

@@ -59,27 +59,49 @@ def estimate_memory(
       scalars as float32 for ``n_envs * n_steps`` samples, and the first minibatch pass makes a
       flattened copy of all of them: x2.
     - Policy: the ticker encoder's shared layers (if any), then separate actor and critic MLPs
-      (``net_arch`` each); per parameter the weight, its gradient, Adam's two moments and the NaN
-      guard's copy of weight and moments: 7 floats. Plus a minibatch's activations, forward and
-      backward.
+      (``net_arch`` each); for ``policy: shared``, the per-ticker layers, the shared actor head
+      and the critic on the context, a size independent of the universe. Per parameter the
+      weight, its gradient, Adam's two moments and the NaN guard's copy of weight and moments:
+      7 floats. Plus a minibatch's activations, forward and backward.
     - Environment: VecNormalize works in float64 on ``n_envs`` observations (a few copies per
       step), and the environment keeps per-sub-environment state of a few values per ticker.
     """
     obs = observation_size(n_tickers, n_features)
     samples = config.n_envs * config.n_steps
     rollout = 2 * samples * (obs + n_tickers + 6) * 4
-    encoder = [ticker_inputs(n_features), *config.ticker_encoder]
-    encoded = n_tickers * encoder[-1] + PORTFOLIO_VALUES if config.ticker_encoder else obs
-    layers = [encoded, *config.net_arch]
-    mlp = _dense_parameters(layers)
-    heads = (config.net_arch[-1] + 1) * (3 * n_tickers + 1)
-    params = 2 * mlp + heads + _dense_parameters(encoder)
-    codes = n_tickers * sum(config.ticker_encoder)
-    per_sample = obs + codes + 2 * sum(config.net_arch) + 3 * n_tickers
+    if config.policy == "shared":
+        params, per_sample = _shared_policy(config, n_tickers, n_features)
+        per_sample += obs
+    else:
+        encoder = [ticker_inputs(n_features), *config.ticker_encoder]
+        encoding = config.policy == "encoder"
+        encoded = n_tickers * encoder[-1] + PORTFOLIO_VALUES if encoding else obs
+        layers = [encoded, *config.net_arch]
+        mlp = _dense_parameters(layers)
+        heads = (config.net_arch[-1] + 1) * (3 * n_tickers + 1)
+        params = 2 * mlp + heads + (_dense_parameters(encoder) if encoding else 0)
+        codes = n_tickers * sum(config.ticker_encoder) if encoding else 0
+        per_sample = obs + codes + 2 * sum(config.net_arch) + 3 * n_tickers
     activations = config.batch_size * per_sample * 4 * 3
     policy = params * 4 * 7 + activations
     environment = config.n_envs * (obs * 8 * 4 + n_tickers * 8 * 8) + n_dates * 8
     return MemoryEstimate(n_tickers, obs, rollout, policy, environment)
+
+
+def _shared_policy(config: TrainingConfig, n_tickers: int, n_features: int) -> tuple[int, int]:
+    """Parameters of :class:`~ploutos_core.training.policies.SharedTickerPolicy` (independent of
+    the universe) and the activations per sample beyond the observation (per ticker: its codes,
+    its head's input and hidden layers and its logits)."""
+    from ploutos_core.training.policies import CHOICES, SHARED_HEAD
+
+    code = config.ticker_encoder[-1]
+    context = 2 * code + PORTFOLIO_VALUES
+    encoder = [ticker_inputs(n_features), *config.ticker_encoder]
+    head = [code + context, *SHARED_HEAD, CHOICES]
+    critic = [context, *config.net_arch, 1]
+    params = _dense_parameters(encoder) + _dense_parameters(head) + _dense_parameters(critic)
+    per_ticker = sum(config.ticker_encoder) + sum(head)
+    return params, n_tickers * per_ticker + sum(critic)
 
 
 def _dense_parameters(widths: list[int]) -> int:

@@ -19,6 +19,7 @@ from ploutos_core.market import MarketData
 from ploutos_core.training.distributions import use_batched_distribution
 from ploutos_core.training.encoders import TickerEncoder
 from ploutos_core.training.normalization import PooledVecNormalize
+from ploutos_core.training.policies import SHARED_HEAD, SharedTickerPolicy
 
 
 def build_env(
@@ -85,11 +86,29 @@ def _ppo_settings(config: TrainingConfig) -> dict[str, Any]:
     }
 
 
+def policy_class(config: TrainingConfig) -> str | type[SharedTickerPolicy]:
+    """The SB3 policy of ``config.policy``: ``MlpPolicy`` (encoder, flat) or
+    :class:`~ploutos_core.training.policies.SharedTickerPolicy` (shared)."""
+    return SharedTickerPolicy if config.policy == "shared" else "MlpPolicy"
+
+
 def policy_kwargs(config: TrainingConfig, n_tickers: int, n_features: int) -> dict[str, Any]:
-    """SB3 ``policy_kwargs`` of ``MlpPolicy`` for ``config``: its ``net_arch``, behind a
-    :class:`~ploutos_core.training.encoders.TickerEncoder` when ``config.ticker_encoder`` is set."""
+    """SB3 ``policy_kwargs`` for ``config.policy``.
+
+    ``flat``: ``MlpPolicy``'s ``net_arch``; ``encoder``: the same behind a
+    :class:`~ploutos_core.training.encoders.TickerEncoder` of ``ticker_encoder`` widths;
+    ``shared``: :class:`SharedTickerPolicy` with ``ticker_encoder`` per-ticker layers, the
+    :data:`~ploutos_core.training.policies.SHARED_HEAD` actor head and a ``net_arch`` critic.
+    """
+    if config.policy == "shared":
+        return {
+            "n_features": n_features,
+            "ticker_widths": list(config.ticker_encoder),
+            "head_widths": list(SHARED_HEAD),
+            "critic_widths": list(config.net_arch),
+        }
     kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
-    if config.ticker_encoder:
+    if config.policy == "encoder":
         kwargs["features_extractor_class"] = TickerEncoder
         kwargs["features_extractor_kwargs"] = {
             "n_tickers": n_tickers,
@@ -97,6 +116,17 @@ def policy_kwargs(config: TrainingConfig, n_tickers: int, n_features: int) -> di
             "widths": list(config.ticker_encoder),
         }
     return kwargs
+
+
+def saved_policy(model: PPO) -> tuple[str, list[int], list[int]]:
+    """``(policy, net_arch, ticker_encoder)`` of a loaded model, in the config's terms."""
+    kwargs = model.policy_kwargs
+    if isinstance(model.policy, SharedTickerPolicy):
+        return "shared", list(kwargs.get("critic_widths", [])), list(kwargs["ticker_widths"])
+    widths = list(kwargs.get("features_extractor_kwargs", {}).get("widths", []))
+    net_arch = kwargs.get("net_arch")
+    arch = list(net_arch) if net_arch is not None else []
+    return ("encoder" if widths else "flat"), arch, widths
 
 
 def build_model(
@@ -107,7 +137,8 @@ def build_model(
     *,
     resume: Path | None = None,
 ) -> PPO:
-    """A new PPO ``MlpPolicy`` from ``config``, or the model at ``resume`` continued on ``env``.
+    """A new PPO model of ``config.policy`` (:func:`policy_class`), or the model at ``resume``
+    continued on ``env``.
 
     A resumed model keeps its weights, optimizer state and timestep count and takes the
     config's PPO settings (schedule, batch size, epochs, coefficients); its network shape must
@@ -127,7 +158,7 @@ def _new_model(
 ) -> PPO:
     n_tickers, n_features = _universe_shape(env)
     return PPO(
-        "MlpPolicy",
+        policy_class(config),
         env,
         policy_kwargs=policy_kwargs(config, n_tickers, n_features),
         tensorboard_log=str(tensorboard_dir),
@@ -162,16 +193,20 @@ def _load_model(
             f"{resume} was trained on a different universe ({exc}); resume with the same "
             "data, tickers and features"
         ) from None
-    saved_arch = model.policy_kwargs.get("net_arch")
-    if saved_arch is not None and list(saved_arch) != list(config.net_arch):
+    policy, saved_arch, saved_encoder = saved_policy(model)
+    if policy != config.policy:
+        raise ConfigError(
+            f"{resume} has policy {policy!r} but the config says {config.policy!r}; "
+            "resume with the config the model was trained with"
+        )
+    if saved_arch and saved_arch != list(config.net_arch):
         raise ConfigError(
             f"{resume} has net_arch {saved_arch} but the config says {config.net_arch}; "
             "resume with the config the model was trained with"
         )
-    saved_encoder = model.policy_kwargs.get("features_extractor_kwargs", {}).get("widths", [])
-    if list(saved_encoder) != list(config.ticker_encoder):
+    if policy != "flat" and saved_encoder != list(config.ticker_encoder):
         raise ConfigError(
-            f"{resume} has ticker_encoder {list(saved_encoder)} but the config says "
+            f"{resume} has ticker_encoder {saved_encoder} but the config says "
             f"{config.ticker_encoder}; resume with the config the model was trained with"
         )
     return model

@@ -151,6 +151,7 @@ def _check_resume(resume: Path, market: MarketData) -> None:
             market,
             str(manifest_path),
             f"Resume {resume.name} with the data the model was trained on",
+            same_tickers=True,
         )
 
 

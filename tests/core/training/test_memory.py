@@ -23,7 +23,7 @@ def test_memory_estimate_grows_with_the_knobs() -> None:
 
 def test_the_ticker_encoder_shrinks_the_policy_estimate() -> None:
     shape = {"n_tickers": 500, "n_features": 85, "n_dates": 2000}
-    flat = estimate_memory(tiny_config(ticker_encoder=[]), **shape)
+    flat = estimate_memory(tiny_config(policy="flat"), **shape)
     encoded = estimate_memory(tiny_config(ticker_encoder=[16]), **shape)
     assert encoded.rollout_buffer == flat.rollout_buffer
     # First layers: 44,004 x 32 per network flat; 88 x 16 shared, then 8,004 x 32 per network:

@@ -170,7 +170,7 @@ def test_the_policy_encodes_each_ticker_or_reads_the_flat_observation(
     encoded = PPO.load(result.model_path, device="cpu").policy
     assert isinstance(encoded.features_extractor, TickerEncoder)
     assert encoded.features_dim == market.N * config.ticker_encoder[-1] + PORTFOLIO_VALUES
-    flat_config = tiny_config(ticker_encoder=[], total_timesteps=256, checkpoint_freq=10**6)
+    flat_config = tiny_config(policy="flat", total_timesteps=256, checkpoint_freq=10**6)
     flat = PPO.load(train(flat_config, market, tmp_path / "flat").model_path, device="cpu")
     assert isinstance(flat.policy.features_extractor, FlattenExtractor)
     assert flat.policy.features_dim == observation_size(market.N, len(market.feature_names))
@@ -295,8 +295,11 @@ def test_resume_continues_the_timestep_count_schedule_and_curves(
 
 def test_resume_with_another_ticker_encoder_is_refused(trained, tmp_path: Path) -> None:
     result, _, config = trained
-    flat = config.model_copy(update={"ticker_encoder": []})
-    with pytest.raises(ConfigError, match=r"ticker_encoder \[16\] but the config says \[\]"):
+    narrower = config.model_copy(update={"ticker_encoder": [8]})
+    with pytest.raises(ConfigError, match=r"ticker_encoder \[16\] but the config says \[8\]"):
+        train(narrower, feature_market(), tmp_path / "narrow", resume=result.checkpoints[0])
+    flat = config.model_copy(update={"policy": "flat"})
+    with pytest.raises(ConfigError, match=r"policy 'encoder' but the config says 'flat'"):
         train(flat, feature_market(), tmp_path / "flat", resume=result.checkpoints[0])
 
 
