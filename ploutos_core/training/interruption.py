@@ -52,15 +52,25 @@ def interrupts_deferred() -> Iterator[None]:
 
     A termination raised while torch writes a model file surfaces from its C++ zip writer as a
     plain ``RuntimeError`` ("unexpected pos"), which would look like a failure instead of an
-    interruption and leave no interrupted model. Blocked at the operating system, the signal
-    waits and is delivered as soon as the block ends, where the interruption is handled as usual.
-    Only the main thread receives these signals; elsewhere the block runs as is.
+    interruption and leave no interrupted model. During the block a handler only notes the
+    signal; afterwards the previous handlers (Dagster's, ours, Python's Ctrl+C) are back and the
+    noted signals are raised again, where the interruption is handled as usual. Python runs
+    signal handlers in the main thread only, whichever thread the signal reached, so elsewhere
+    the block runs as is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    pending: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in DEFERRED_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)

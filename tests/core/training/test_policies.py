@@ -240,5 +240,5 @@ def test_another_universe_is_refused_for_other_policies_and_other_features(
     with pytest.raises(ManifestError, match="features"):
         check_compatible(result.manifest, renamed, "manifest.json", "fix")
     versioned = result.manifest.model_copy(update={"feature_version": "v1"})
-    with pytest.raises(ManifestError, match="version 'v2' in the data but 'v1'"):
+    with pytest.raises(ManifestError, match="version v1 but the data's features are version v2"):
         check_compatible(versioned, dataclasses.replace(other, feature_version="v2"), "m", "fix")
