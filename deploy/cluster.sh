@@ -227,14 +227,20 @@ up() {
   log "up; to use it: set -a; . $ENV_FILE; set +a"
 }
 
-stop_group() {  # name
+marker() {  # what the command line of a service's recorded PID contains
+  case $1 in
+    redis) echo redis-server ;; s3) echo moto_server ;; worker-*) echo dagster-celery ;;
+    webserver) echo dagster-webserver ;; daemon) echo dagster-daemon ;;
+  esac
+}
+
+stop_group() {  # name: TERM its process group, KILL it after 20 s; a reused PID is left alone
   local pid
   pid=$(pid_of "$1")
-  [ -n "$pid" ] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && alive "$1" "$(marker "$1")"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"; }
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" || true; fi
     log "stopped $1 (pid $pid)"
   fi
   rm -f "$RUN/$1.pid"
@@ -243,7 +249,7 @@ stop_group() {  # name
 down() {
   [ -d "$RUN" ] || { log "nothing to stop"; return; }
   for name in daemon webserver worker-cpu worker-gpu s3 redis; do stop_group "$name"; done
-  if [ -f "$D/pg/data/postmaster.pid" ]; then
+  if [ -f "$D/pg/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$D/pg/data" status >/dev/null 2>&1; then
     as_pg "$PG_BIN/pg_ctl" -D "$D/pg/data" -m fast -w stop >/dev/null && log "stopped postgres"
   fi
   rm -f "$RUN/postgres.pid"

@@ -52,10 +52,7 @@ def celery_executor_def() -> dg.ExecutorDefinition:
     from dagster_celery import celery_executor
 
     broker = {"env": BROKER_ENV} if os.environ.get(BROKER_ENV) else DEFAULT_BROKER
-    if os.environ.get(BACKEND_ENV):
-        backend = {"env": BACKEND_ENV}
-    else:
-        backend = broker
+    backend = {"env": BACKEND_ENV} if os.environ.get(BACKEND_ENV) else broker
     return celery_executor.configured(
         {
             "broker": broker,
