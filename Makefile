@@ -88,7 +88,7 @@ $(CLUSTER_STAMP): $(STAMP)
 	@touch $@
 
 cluster: $(CLUSTER_STAMP)
-	PYTHON=$(CURDIR)/$(PY) deploy/cluster.sh up
+	PYTHON=$(abspath $(PY)) deploy/cluster.sh up
 
 cluster-down:
-	PYTHON=$(CURDIR)/$(PY) deploy/cluster.sh down
+	PYTHON=$(abspath $(PY)) deploy/cluster.sh down

@@ -180,9 +180,11 @@ init_instance() {
 start_worker() {  # queue
   local name=worker-$1
   if alive "$name" "dagster-celery"; then log "$name already running"; return; fi
-  # The solo pool runs each step in the worker's own process, one at a time.
+  # The solo pool runs each step in the worker's own process, one at a time (so it cannot answer
+  # gossip or heartbeats meanwhile: both are off).
   spawn "$name" "$BIN/dagster-celery" worker start -A dagster_celery.app -q "$1" \
-    -y "$REPO/deploy/celery.yaml" -n "$1" -- --pool=solo --concurrency=1
+    -y "$REPO/deploy/celery.yaml" -n "$1" -- --pool=solo --concurrency=1 \
+    --without-gossip --without-mingle --without-heartbeat
 }
 
 wait_worker() {  # queue: Celery logs "<name>@<host> ready." once it consumes its queue
