@@ -20,12 +20,18 @@ FIND_PYTHON := for c in $(PYTHON) python3.12 python3.13 python3 \
 	  PYENV_VERSION= $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
 	done
 
-.PHONY: help venv demo test chromium ui lint features-doc sample-data bench
+.PHONY: help venv demo test chromium ui lint features-doc sample-data bench cluster cluster-down
+
+# The cluster's packages; deploy/Dockerfile runs the same command (tests/pipeline/test_cluster.py).
+CLUSTER_STAMP := $(VENV)/.ploutos-cluster-installed
+CLUSTER_INSTALL := python -m pip install -e ".[cluster]"
 
 help:
 	@echo "make demo   materialize the whole pipeline on the bundled sample data"
 	@echo "make test   run the test suite"
 	@echo "make ui     start the Dagster web UI on http://127.0.0.1:3000"
+	@echo "make cluster       start PostgreSQL, Redis, S3 (moto), Celery workers and Dagster on 127.0.0.1"
+	@echo "make cluster-down  stop what make cluster started (the data stays in storage/cluster/)"
 
 venv: $(STAMP)
 
@@ -74,3 +80,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_env.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_backtest.py
+
+# A one-machine cluster (deploy/cluster.sh): PostgreSQL storage, Celery workers on the gpu and cpu
+# queues, a moto S3 server; the UI on http://127.0.0.1:$${PLOUTOS_WEB_PORT:-3000}.
+$(CLUSTER_STAMP): $(STAMP)
+	$(VENV)/bin/$(CLUSTER_INSTALL) --quiet
+	@touch $@
+
+cluster: $(CLUSTER_STAMP)
+	PYTHON=$(abspath $(PY)) deploy/cluster.sh up
+
+cluster-down:
+	PYTHON=$(abspath $(PY)) deploy/cluster.sh down

@@ -10,6 +10,7 @@ from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.model import trained_model
 from ploutos_pipeline.assets.raw import raw_ohlcv, raw_ohlcv_csv
 from ploutos_pipeline.checks import features_valid, raw_ohlcv_checks
+from ploutos_pipeline.executors import executor_from_env
 from ploutos_pipeline.io_managers import FeaturesIOManager
 from ploutos_pipeline.jobs import (
     features_job,
@@ -30,7 +31,10 @@ from ploutos_pipeline.sensors import (
 def build_definitions(
     data_path: str | None = None, storage_root: str | None = None
 ) -> dg.Definitions:
-    """The code location; paths default to $PLOUTOS_DATA and $PLOUTOS_STORAGE."""
+    """The code location; paths default to $PLOUTOS_DATA and $PLOUTOS_STORAGE.
+
+    ``$PLOUTOS_EXECUTOR`` (see :mod:`ploutos_pipeline.executors`) picks the jobs' executor.
+    """
     storage = PloutosStorage(root=storage_root or paths.storage_root())
     return dg.Definitions(
         assets=[raw_ohlcv_csv, raw_ohlcv, features, trained_model, backtest],
@@ -43,6 +47,7 @@ def build_definitions(
             "storage": storage,
             "features_io_manager": FeaturesIOManager(storage=storage),
         },
+        executor=executor_from_env(),
     )
 
 

@@ -7,6 +7,7 @@ from ploutos_core.config import TrainingConfig
 from ploutos_core.market import load_market
 from ploutos_core.training import TrainingResult, train
 from ploutos_pipeline.assets.features import features
+from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
@@ -65,6 +66,7 @@ def model_metadata(result: TrainingResult) -> dict[str, object]:
 @dg.asset(
     deps=[features],
     pool="gpu",
+    op_tags=GPU_QUEUE_TAGS,
     group_name="model",
     kinds={"pytorch"},
     description=(

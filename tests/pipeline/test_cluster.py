@@ -1,0 +1,209 @@
+"""The pipeline on a real cluster: PostgreSQL storage, Celery workers on `gpu` and `cpu` queues.
+
+`deploy/cluster.sh up` (what `make cluster` runs) starts PostgreSQL 15, Redis, a moto S3 server,
+two Celery workers, a webserver and a daemon on 127.0.0.1; runs are submitted through the
+webserver's GraphQL API as the UI does. The tests at the end need no cluster: the op tags parse
+with dagster-k8s's own schema, the Dockerfile installs what the Makefile installs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from ploutos_pipeline.executors import (
+    CELERY_QUEUE_TAG,
+    CPU_QUEUE,
+    GPU_QUEUE,
+    GPU_QUEUE_TAGS,
+    K8S_CONFIG_TAG,
+)
+from ploutos_pipeline.partitions import ticker_partitions
+from tests.pipeline.conftest import write_market
+from tests.support.cluster import Cluster, running_cluster
+from tests.support.configs import TINY_TRAINING
+from tests.support.servers import REPO
+from tests.support.waiting import wait_for
+
+TRAINED = dg.AssetKey("trained_model")
+# Still training when PostgreSQL stops (it stops as soon as the model directory appears), short
+# enough for its retry to finish in a minute or two on two shared cores.
+LONGER_TRAINING = {**TINY_TRAINING, "total_timesteps": 16_384, "checkpoint_freq": 8_192}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("cluster")
+    code_env = {
+        "PLOUTOS_DATA": str(write_market(root / "ohlcv.csv")),
+        "PLOUTOS_STORAGE": str(root / "storage"),
+    }
+    with running_cluster(code_env) as running:
+        yield running
+
+
+def _client(cluster: Cluster):
+    from dagster_graphql import DagsterGraphQLClient
+
+    return DagsterGraphQLClient("127.0.0.1", port_number=int(cluster.env["PLOUTOS_WEB_PORT"]))
+
+
+def _retrain(cluster: Cluster, config: dict) -> str:
+    return _client(cluster).submit_job_execution(
+        "retrain", run_config={"ops": {"trained_model": {"config": config}}}
+    )
+
+
+def _wait_finished(instance: dg.DagsterInstance, run_id: str, timeout: float) -> dg.DagsterRun:
+    wait_for(lambda: instance.get_run_by_id(run_id).is_finished, f"run {run_id}", timeout)
+    return instance.get_run_by_id(run_id)
+
+
+def _prepare_data(cluster: Cluster, instance: dg.DagsterInstance) -> None:
+    """raw_ohlcv and every features partition, in process, into the cluster's PostgreSQL."""
+    from ploutos_pipeline.definitions import build_definitions
+
+    defs = build_definitions(cluster.env["PLOUTOS_DATA"], cluster.env["PLOUTOS_STORAGE"])
+    defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(instance=instance)
+    tickers = instance.get_dynamic_partitions(ticker_partitions.name)
+    defs.resolve_job_def("refresh_features").execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": tickers[0],
+            "dagster/asset_partition_range_end": tickers[-1],
+        },
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_retrain_runs_on_celery_workers_and_postgres(cluster: Cluster) -> None:
+    with cluster.instance() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        _prepare_data(cluster, instance)
+
+        run = _wait_finished(instance, _retrain(cluster, TINY_TRAINING), timeout=480)
+        assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
+        records = instance.all_logs(run.run_id)
+
+        # The celery task reports the worker's name ("<queue>@<host>") as the step starts.
+        workers = {
+            r.step_key: r.dagster_event.engine_event_data.metadata["Celery worker"].value
+            for r in records
+            if r.dagster_event is not None and r.dagster_event.is_engine_event
+            and "Celery worker" in r.dagster_event.engine_event_data.metadata
+        }
+        assert workers["trained_model"].startswith(f"{GPU_QUEUE}@"), workers
+        assert workers["backtest"].startswith(f"{CPU_QUEUE}@"), workers
+
+        # The steps ran in the worker processes that cluster.sh started, not in the run worker.
+        step_pids = {
+            r.step_key: r.dagster_event.pid
+            for r in records
+            if r.dagster_event is not None and r.dagster_event.event_type_value == "STEP_START"
+        }
+        assert step_pids["trained_model"] in cluster.worker_pids(GPU_QUEUE), step_pids
+        assert step_pids["backtest"] in cluster.worker_pids(CPU_QUEUE), step_pids
+        event = instance.get_latest_materialization_event(TRAINED)
+        assert event is not None and event.run_id == run.run_id
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_postgres_down_during_a_run_fails_it_and_the_retry_succeeds(cluster: Cluster) -> None:
+    with cluster.instance() as instance:
+        before = instance.get_latest_materialization_event(TRAINED)
+        assert before is not None, "runs after test_retrain_runs_on_celery_workers_and_postgres"
+        features_before = instance.get_materialized_partitions(dg.AssetKey("features"))
+
+        run_id = _retrain(cluster, LONGER_TRAINING)
+        storage = Path(cluster.env["PLOUTOS_STORAGE"])
+        wait_for(lambda: any(storage.glob(f"models/*-{run_id[:8]}")), "the training to start", 300)
+        cluster.stop_postgres()
+        time.sleep(45)  # longer than dagster-postgres retries a lost connection
+        cluster.script("up")  # restarts PostgreSQL; every other service is still running
+
+        # The run fails, saying why: the worker lost its database.
+        run = _wait_finished(instance, run_id, timeout=300)
+        assert run.status == dg.DagsterRunStatus.FAILURE, run.status
+        failure = next(
+            r.dagster_event.event_specific_data.error.to_string()
+            for r in instance.all_logs(run_id)
+            if r.dagster_event is not None
+            and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
+        )
+        assert "too many retries for DB connection" in failure, failure
+
+        # run_retries treats it as the infrastructure failure it is: the retry trains again and
+        # succeeds on the restarted database, next to the earlier materializations.
+        wait_for(
+            lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id})),
+            "the retry of the failed run", timeout=180,
+        )
+        (retry,) = instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id}))
+        retry = _wait_finished(instance, retry.run_id, timeout=480)
+        assert retry.status == dg.DagsterRunStatus.SUCCESS, retry.status
+        assert instance.get_latest_materialization_event(TRAINED).run_id == retry.run_id
+        runs_with_models = {
+            record.run_id
+            for record in instance.fetch_materializations(TRAINED, limit=100).records
+        }
+        assert before.run_id in runs_with_models
+        assert instance.get_materialized_partitions(dg.AssetKey("features")) == features_before
+
+
+def test_gpu_tags_parse_with_dagster_k8s_schema() -> None:
+    from dagster_k8s.job import (
+        USER_DEFINED_K8S_CONFIG_KEY,
+        UserDefinedDagsterK8sConfig,
+        get_user_defined_k8s_config,
+    )
+
+    assert USER_DEFINED_K8S_CONFIG_KEY == K8S_CONFIG_TAG
+    from ploutos_pipeline.definitions import build_definitions
+
+    node = build_definitions().resolve_job_def("retrain").graph.node_named("trained_model")
+    assert node.tags[CELERY_QUEUE_TAG] == GPU_QUEUE
+    parsed = get_user_defined_k8s_config(node.tags)
+    assert isinstance(parsed, UserDefinedDagsterK8sConfig)
+    assert parsed.container_config["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert json.loads(node.tags[K8S_CONFIG_TAG]) == GPU_QUEUE_TAGS[K8S_CONFIG_TAG]
+    # The schema is really checked: a misspelt key is refused.
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        get_user_defined_k8s_config({K8S_CONFIG_TAG: json.dumps({"container_cfg": {}})})
+
+
+def test_default_executor_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ploutos_pipeline.definitions import build_definitions
+
+    monkeypatch.delenv("PLOUTOS_EXECUTOR", raising=False)
+    default = build_definitions().resolve_job_def("retrain").executor_def
+    assert default.name != "celery"
+    monkeypatch.setenv("PLOUTOS_EXECUTOR", "celery")
+    monkeypatch.setenv("PLOUTOS_CELERY_BROKER", "redis://127.0.0.1:1/0")
+    assert build_definitions().resolve_job_def("retrain").executor_def.name == "celery"
+    monkeypatch.setenv("PLOUTOS_EXECUTOR", "nonsense")
+    with pytest.raises(ValueError, match="PLOUTOS_EXECUTOR"):
+        build_definitions()
+
+
+def test_dockerfile_installs_what_the_makefile_installs() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    make_install = re.search(r'^CLUSTER_INSTALL := (.+)$', makefile, re.M).group(1).strip()
+    assert f"RUN {make_install}\n" in dockerfile
+    assert "$(CLUSTER_INSTALL)" in makefile
+
+
+def test_helm_values_ask_a_gpu_for_training_steps() -> None:
+    values = yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["postgresql"]["enabled"] is True
+    assert values["computeLogManager"]["type"] == "S3ComputeLogManager"
