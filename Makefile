@@ -20,7 +20,7 @@ FIND_PYTHON := for c in $(PYTHON) python3.12 python3.13 python3 \
 	  PYENV_VERSION= $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
 	done
 
-.PHONY: help venv demo test chromium ui lint features-doc sample-data bench cluster cluster-down
+.PHONY: help venv demo test test-cluster chromium ui lint features-doc sample-data bench cluster cluster-down
 
 # The cluster's packages; deploy/Dockerfile runs the same command (tests/pipeline/test_cluster.py).
 CLUSTER_STAMP := $(VENV)/.ploutos-cluster-installed
@@ -92,3 +92,8 @@ cluster: $(CLUSTER_STAMP)
 
 cluster-down:
 	PYTHON=$(abspath $(PY)) deploy/cluster.sh down
+
+# The cluster tests start PostgreSQL, Redis, moto and Celery workers (about 5 minutes); `make test`
+# skips them where the cluster extra is not installed, which keeps it within its time budget.
+test-cluster: $(CLUSTER_STAMP)
+	$(PY) -m pytest tests/pipeline/test_cluster.py

@@ -160,6 +160,7 @@ def test_postgres_down_during_a_run_fails_it_and_the_retry_succeeds(cluster: Clu
 
 
 def test_gpu_tags_parse_with_dagster_k8s_schema() -> None:
+    pytest.importorskip("dagster_k8s", reason="the cluster extra: pip install -e '.[cluster]'")
     from dagster_k8s.job import (
         USER_DEFINED_K8S_CONFIG_KEY,
         UserDefinedDagsterK8sConfig,
@@ -181,6 +182,7 @@ def test_gpu_tags_parse_with_dagster_k8s_schema() -> None:
 
 
 def test_default_executor_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("dagster_celery", reason="the cluster extra: pip install -e '.[cluster]'")
     from ploutos_pipeline.definitions import build_definitions
 
     monkeypatch.delenv("PLOUTOS_EXECUTOR", raising=False)
