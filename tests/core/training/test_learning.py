@@ -8,7 +8,7 @@ Measured after the observation gained trailing-window portfolio values and the r
 Sharpe, and the normalization became pooled: the agent's test Sharpe is 5.53 against the
 point-in-time buy-and-hold's 2.45 (60,000 timesteps gave 2.41, which is why the budget is
 100,000). The same training on the control market (the same generator without the regimes,
-checked by hand on an earlier version) stayed short of :data:`MARGIN`, so the test can fail: it
+checked by hand) gives -0.11 against -0.02, far short of :data:`MARGIN`, so the test can fail: it
 measures learning, not luck.
 """
 
