@@ -11,10 +11,12 @@ from ploutos_core.config import EvaluationConfig, FoldConfig
 from ploutos_core.evaluation.folds import make_folds
 from ploutos_core.evaluation.run import (
     AGENT,
+    EvaluationError,
     FoldResult,
     annualized_sharpe,
     evaluate_fold,
     fold_split,
+    judge,
     run_evaluation,
     scaled_costs,
 )
@@ -99,3 +101,54 @@ def test_tiny_evaluation_gives_a_reproducible_verdict_and_no_promotion(market, t
     assert first["promoted"] is False
     assert first["reasons"] and all(isinstance(r, str) for r in first["reasons"])
     assert 0.0 <= first["psr"] <= 1.0 and 0.0 <= first["dsr"] <= 1.0
+
+
+def synthetic_results(agent_drift: float, seed: int) -> list[FoldResult]:
+    """Fold x seed results without training: the agent's returns drift by ``agent_drift``."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for fold in range(3):
+        for s in range(3):
+            returns = {
+                AGENT: rng.normal(agent_drift, 0.01, 80),
+                "buy_and_hold": rng.normal(0.0, 0.01, 80),
+            }
+            metrics = {
+                name: {
+                    "sharpe": annualized_sharpe(r),
+                    "excess_sharpe": annualized_sharpe(r - returns["buy_and_hold"]),
+                    "total_return": float(np.prod(1 + r) - 1),
+                    "max_drawdown": -0.1,
+                    "turnover": 1.0,
+                    "costs": 10.0,
+                }
+                for name, r in returns.items()
+            }
+            sharpe = metrics[AGENT]["sharpe"]
+            results.append(
+                FoldResult(fold, s, "2020-01-01", "2020-04-01", returns, metrics,
+                           {0.0: sharpe + 0.1, 1.0: sharpe})
+            )  # fmt: skip
+    return results
+
+
+def test_judge_counts_trials_and_estimates_pbo_from_the_second(tmp_path) -> None:
+    config = EvaluationConfig(
+        seeds=[0, 1, 2], baselines=["buy_and_hold"], cost_multipliers=[0.0, 1.0],
+        bootstrap={"reps": 200},
+    )  # fmt: skip
+    registry = TrialRegistry(tmp_path / "trials.json")
+    first = judge(synthetic_results(0.002, 1), config, registry, "data", tiny_training())
+    assert first.n_trials == 1 and first.pbo is None
+    assert any("PBO not applicable" in r for r in first.reasons)
+    out = tmp_path / "verdict.json"
+    second = judge(
+        synthetic_results(0.0, 2), config, registry, "data", tiny_training(n_epochs=2),
+        output_path=out,
+    )  # fmt: skip
+    assert second.n_trials == 2
+    assert second.pbo is not None and 0.0 <= second.pbo <= 1.0
+    assert json.loads(out.read_text())["n_trials"] == 2
+    assert first.to_dict()["agent"]["sharpe"]["iqm"] > second.to_dict()["agent"]["sharpe"]["iqm"]
+    with pytest.raises(EvaluationError, match="grid"):
+        judge(synthetic_results(0.0, 2)[:-1], config, registry, "data", tiny_training())
