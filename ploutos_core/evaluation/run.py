@@ -1,7 +1,8 @@
 """Judging an agent: train and backtest it on every fold x seed, run the baselines over the same
 test windows and costs, and turn the scores into a :class:`Verdict`.
 
-- :func:`evaluate_fold`: one fold and one seed, a :class:`FoldResult` (JSON round-trippable).
+- :func:`evaluate_fold`: one fold and one seed, a :class:`FoldResult` (JSON round-trippable):
+  :func:`train_fold` then :func:`backtest_fold` (the Dagster assets run them as two steps).
 - :func:`judge`: all the results, the trial registry and the gate, a :class:`Verdict`.
 - :func:`run_evaluation`: both, with the files (``folds/fold<F>_seed<S>.json``, the models and
   backtests under ``folds/fold<F>_seed<S>/``, and ``verdict.json``).
@@ -167,8 +168,34 @@ def fold_split(market: MarketData, fold: Fold) -> SplitConfig:
     return SplitConfig(train_end=fold.train_end, embargo_days=start - end - 1)
 
 
-def evaluate_fold(
+def train_fold(
     training: TrainingConfig,
+    market: MarketData,
+    fold: Fold,
+    seed: int,
+    output_dir: str | Path,
+    *,
+    logger: logging.Logger | None = None,
+) -> Path:
+    """Train on ``market.period(fold.train_start, fold.test_end)`` with the split of
+    :func:`fold_split` and ``seed`` into ``output_dir``; the model's path (its test period is
+    the fold's test window, checked)."""
+    from ploutos_core.training import train
+
+    window = market.period(fold.train_start, fold.test_end)
+    config = training.model_copy(update={"seed": seed, "split": fold_split(window, fold)})
+    result = train(config, window, output_dir, logger=logger, progress_every=None)
+    test_period = (result.manifest.test_period.start, result.manifest.test_period.end)
+    if test_period != (fold.test_start, fold.test_end):
+        raise EvaluationError(
+            f"fold {fold.index}: the model's test period {test_period} is not the fold's "
+            f"test window ({fold.test_start}, {fold.test_end})"
+        )
+    return Path(result.model_path)
+
+
+def backtest_fold(
+    model_path: str | Path,
     market: MarketData,
     fold: Fold,
     seed: int,
@@ -176,33 +203,21 @@ def evaluate_fold(
     *,
     baselines: Sequence[str],
     cost_multipliers: Sequence[float],
-    logger: logging.Logger | None = None,
 ) -> FoldResult:
-    """Train on the fold with ``seed``, backtest over its test window beside the baselines.
-
-    Trains on ``market.period(fold.train_start, fold.test_end)`` with the split of
-    :func:`fold_split` (the model's test period is then the fold's test window, checked), writes
-    the model under ``output_dir/model`` and the backtest files under ``output_dir/backtest``,
-    runs ``baselines`` on the same bars with the model's environment and costs (looking back
-    through ``market``), and re-simulates the agent with the costs times each multiplier.
-    """
+    """The fold's model over its test window (files in ``output_dir``), beside ``baselines``
+    on the same bars with the model's environment and costs (looking back through ``market``),
+    and re-simulated with the costs times each multiplier."""
     from ploutos_core.artifacts import load_trained_model
     from ploutos_core.backtest.run import INFERENCE_THREADS, _torch_threads, run_backtest
-    from ploutos_core.training import train
 
-    output_dir = Path(output_dir)
-    window = market.period(fold.train_start, fold.test_end)
-    config = training.model_copy(update={"seed": seed, "split": fold_split(window, fold)})
-    result = train(config, window, output_dir / "model", logger=logger, progress_every=None)
-    trained = load_trained_model(result.model_path)
+    trained = load_trained_model(model_path)
     if tuple(trained.test_period) != (fold.test_start, fold.test_end):
         raise EvaluationError(
             f"fold {fold.index}: the model's test period {trained.test_period} is not the fold's "
             f"test window ({fold.test_start}, {fold.test_end})"
         )
-    report = run_backtest(
-        result.model_path, window, BacktestConfig(top_k=0), output_dir / "backtest"
-    )
+    window = market.period(fold.train_start, fold.test_end)
+    report = run_backtest(model_path, window, BacktestConfig(top_k=0), output_dir)
     test = window.period(fold.test_start, fold.test_end)
     env_config = trained.env_config
     runs: dict[str, BacktestRun] = {AGENT: report.strategy}
@@ -226,7 +241,36 @@ def evaluate_fold(
         returns={name: per_bar_returns(runs[name].equity) for name in kept},
         metrics={name: _method_metrics(runs[name], benchmark) for name in kept},
         cost_sharpe=cost_sharpe,
-        model_path=str(result.model_path),
+        model_path=str(model_path),
+    )
+
+
+def evaluate_fold(
+    training: TrainingConfig,
+    market: MarketData,
+    fold: Fold,
+    seed: int,
+    output_dir: str | Path,
+    *,
+    baselines: Sequence[str],
+    cost_multipliers: Sequence[float],
+    logger: logging.Logger | None = None,
+) -> FoldResult:
+    """Train on the fold with ``seed``, backtest over its test window beside the baselines.
+
+    :func:`train_fold` into ``output_dir/model``, then :func:`backtest_fold` with its files in
+    ``output_dir/backtest``.
+    """
+    output_dir = Path(output_dir)
+    model_path = train_fold(training, market, fold, seed, output_dir / "model", logger=logger)
+    return backtest_fold(
+        model_path,
+        market,
+        fold,
+        seed,
+        output_dir / "backtest",
+        baselines=baselines,
+        cost_multipliers=cost_multipliers,
     )
 
 
