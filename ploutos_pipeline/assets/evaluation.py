@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.config import EvaluationConfig, TrainingConfig, default_config_path, load_config
 from ploutos_core.evaluation.folds import Fold, make_folds
 from ploutos_core.evaluation.run import (
@@ -92,7 +93,7 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
     partitions = fold_partitions(evaluation)
 
     @dg.asset(
-        deps=[features],
+        deps=[dg.AssetDep(features, partition_mapping=dg.AllPartitionMapping())],
         partitions_def=partitions,
         pool="gpu",
         group_name=GROUP,
@@ -134,11 +135,11 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
         fold_index, seed = _partition(context)
         name = fold_name(fold_index, seed)
         directory = evaluation_dir(storage) / FOLDS_DIR / name
-        model_path = directory / "model" / "final_model.zip"
+        model_path = ModelDir(directory / "model").final_model
         if not model_path.is_file():
             raise dg.Failure(f"no fold model at {model_path}; materialize fold_model {name}")
         with reported_as_failure():
-            tickers = json.loads((directory / "model" / "manifest.json").read_text())["tickers"]
+            tickers = Manifest.read(ModelDir(directory / "model").manifest).tickers
             market = _market(storage, tickers)
             fold = _fold(market, evaluation, fold_index)
             result = backtest_fold(
@@ -188,9 +189,9 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
             ]
             if len({trial_key(c) for c in configs}) != 1:
                 raise dg.Failure("the fold models were trained with different configs; retrain")
-            tickers = json.loads(
-                (root / FOLDS_DIR / names[0] / "model" / "manifest.json").read_text()
-            )["tickers"]
+            tickers = Manifest.read(
+                ModelDir(root / FOLDS_DIR / names[0] / "model").manifest
+            ).tickers
             market = _market(storage, tickers)
             fingerprint = market_fingerprint(market, make_folds(market.dates, evaluation.folds))
             judged = judge(
