@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from ploutos_core import paths
+from ploutos_core.config import EvaluationConfig
+from ploutos_pipeline.assets import evaluation as evaluation_assets
 from ploutos_pipeline.assets.backtest import backtest
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.model import trained_model
@@ -29,16 +31,39 @@ from ploutos_pipeline.sensors import (
 
 
 def build_definitions(
-    data_path: str | None = None, storage_root: str | None = None
+    data_path: str | None = None,
+    storage_root: str | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> dg.Definitions:
-    """The code location; paths default to $PLOUTOS_DATA and $PLOUTOS_STORAGE.
+    """The code location; paths default to $PLOUTOS_DATA and $PLOUTOS_STORAGE, the evaluation
+    assets' folds and seeds to config/evaluation.yaml (or $PLOUTOS_EVALUATION_CONFIG).
 
     ``$PLOUTOS_EXECUTOR`` (see :mod:`ploutos_pipeline.executors`) picks the jobs' executor.
     """
     storage = PloutosStorage(root=storage_root or paths.storage_root())
+    if evaluation is None:
+        fold_model, fold_backtest, verdict, promotion_gate = (
+            evaluation_assets.fold_model,
+            evaluation_assets.fold_backtest,
+            evaluation_assets.verdict,
+            evaluation_assets.promotion_gate,
+        )
+    else:
+        fold_model, fold_backtest, verdict, promotion_gate = evaluation_assets.evaluation_assets(
+            evaluation
+        )
     return dg.Definitions(
-        assets=[raw_ohlcv_csv, raw_ohlcv, features, trained_model, backtest],
-        asset_checks=[raw_ohlcv_checks, features_valid],
+        assets=[
+            raw_ohlcv_csv,
+            raw_ohlcv,
+            features,
+            trained_model,
+            backtest,
+            fold_model,
+            fold_backtest,
+            verdict,
+        ],
+        asset_checks=[raw_ohlcv_checks, features_valid, promotion_gate],
         jobs=[observe_csv_job, raw_ohlcv_job, features_job, retrain_job, refresh_and_retrain_job],
         schedules=[weekly_retrain],
         sensors=[csv_change_sensor, features_refresh_sensor, backtest_automation_sensor],

@@ -1,4 +1,4 @@
-"""The ``ploutos`` command line: ``ploutos train`` and ``ploutos backtest``.
+"""The ``ploutos`` command line: ``ploutos train``, ``ploutos backtest`` and ``ploutos evaluate``.
 
 Each subcommand runs the same core code as the Dagster assets: it reads the CSV with
 ``ploutos_core.data``, computes the features with ``ploutos_core.features``, builds the market with
@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ploutos_core.cli.backtest import add_backtest_arguments, run_backtest_command
+from ploutos_core.cli.evaluate import add_evaluate_arguments, run_evaluate_command
 from ploutos_core.cli.train import add_train_arguments, run_train_command
 from ploutos_core.errors import PloutosError
 
@@ -37,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_parser = commands.add_parser("backtest", help="backtest a trained agent")
     add_backtest_arguments(backtest_parser)
     backtest_parser.set_defaults(handler=run_backtest_command)
+    evaluate_parser = commands.add_parser(
+        "evaluate", help="judge a training config over folds x seeds against baselines"
+    )
+    add_evaluate_arguments(evaluate_parser)
+    evaluate_parser.set_defaults(handler=run_evaluate_command)
     return parser
 
 

@@ -1,0 +1,239 @@
+"""Judging an agent in the pipeline (group ``evaluation``): the core's walk-forward evaluation as
+assets, one partition per fold x seed.
+
+- ``fold_model`` (pool ``gpu``): :func:`ploutos_core.evaluation.run.train_fold` for the
+  partition's fold and seed, with the ``trained_model`` run config;
+- ``fold_backtest``: :func:`~ploutos_core.evaluation.run.backtest_fold`, the model beside the
+  baselines over the fold's test window; writes the fold result JSON;
+- ``verdict``: :func:`~ploutos_core.evaluation.run.judge` of every fold x seed result, with the
+  trial registry ``<storage>/evaluation/trials.json``; writes ``verdict.json``;
+- ``promotion_gate``: a blocking check on ``verdict``: it passes when the verdict promotes.
+
+The folds and seeds (the partitions) come from ``config/evaluation.yaml`` or the file named by
+``$PLOUTOS_EVALUATION_CONFIG``; :func:`evaluation_assets` builds the assets for another
+configuration (the tests' tiny one).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.config import EvaluationConfig, TrainingConfig, default_config_path, load_config
+from ploutos_core.evaluation.folds import Fold, make_folds
+from ploutos_core.evaluation.run import (
+    FOLDS_DIR,
+    VERDICT_FILE,
+    FoldResult,
+    backtest_fold,
+    fold_name,
+    judge,
+    market_fingerprint,
+    train_fold,
+)
+from ploutos_core.evaluation.trials import TrialRegistry, trial_key
+from ploutos_core.market import MarketData, load_market
+from ploutos_core.storage import write_json_atomic
+from ploutos_pipeline.assets.features import features
+from ploutos_pipeline.assets.model import MODEL_DIR, TrainedModelConfig, _universe
+from ploutos_pipeline.executors import GPU_QUEUE_TAGS
+from ploutos_pipeline.failures import reported_as_failure
+from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.run_config import to_core
+
+GROUP = "evaluation"
+TRAINING_FILE = "training_config.json"
+
+
+def default_evaluation() -> EvaluationConfig:
+    """``$PLOUTOS_EVALUATION_CONFIG`` or ``config/evaluation.yaml``."""
+    path = os.environ.get("PLOUTOS_EVALUATION_CONFIG") or default_config_path("evaluation")
+    return load_config(EvaluationConfig, path)
+
+
+def evaluation_dir(storage: PloutosStorage) -> Path:
+    return storage.base / "evaluation"
+
+
+def fold_partitions(evaluation: EvaluationConfig) -> dg.MultiPartitionsDefinition:
+    """One partition per fold index and seed of ``evaluation``."""
+    if evaluation.folds.scheme != "walk_forward":
+        raise ValueError("the evaluation assets train walk-forward folds only")
+    return dg.MultiPartitionsDefinition(
+        {
+            "fold": dg.StaticPartitionsDefinition(
+                [str(i) for i in range(evaluation.folds.n_folds)]
+            ),
+            "seed": dg.StaticPartitionsDefinition([str(s) for s in evaluation.seeds]),
+        }
+    )
+
+
+def _market(storage: PloutosStorage, tickers: list[str]) -> MarketData:
+    return load_market(
+        storage.features_dir,
+        storage.raw_ohlcv_path,
+        tickers,
+        fingerprints=storage.read_fingerprints(),
+    )
+
+
+def _partition(context: dg.AssetExecutionContext) -> tuple[int, int]:
+    keys = context.partition_key.keys_by_dimension
+    return int(keys["fold"]), int(keys["seed"])
+
+
+def _fold(market: MarketData, evaluation: EvaluationConfig, index: int) -> Fold:
+    return make_folds(market.dates, evaluation.folds)[index]
+
+
+def evaluation_assets(evaluation: EvaluationConfig) -> list:
+    """``fold_model``, ``fold_backtest``, ``verdict`` and the ``promotion_gate`` check."""
+    partitions = fold_partitions(evaluation)
+
+    @dg.asset(
+        deps=[dg.AssetDep(features, partition_mapping=dg.AllPartitionMapping())],
+        partitions_def=partitions,
+        pool="gpu",
+        op_tags=GPU_QUEUE_TAGS,
+        group_name=GROUP,
+        kinds={"pytorch"},
+        description="A PPO agent trained on one walk-forward fold with one seed.",
+    )
+    def fold_model(
+        context: dg.AssetExecutionContext, config: TrainedModelConfig, storage: PloutosStorage
+    ) -> dg.MaterializeResult:
+        fold_index, seed = _partition(context)
+        tickers = _universe(context, storage)
+        directory = evaluation_dir(storage) / FOLDS_DIR / fold_name(fold_index, seed)
+        with reported_as_failure():
+            training = to_core(config, TrainingConfig, "fold_model run config")
+            market = _market(storage, tickers)
+            fold = _fold(market, evaluation, fold_index)
+            model_path = train_fold(
+                training, market, fold, seed, directory / "model", logger=context.log
+            )
+            write_json_atomic(directory / TRAINING_FILE, training.model_dump(mode="json"))
+        return dg.MaterializeResult(
+            metadata={
+                MODEL_DIR: dg.MetadataValue.path(str(model_path.parent)),
+                "train_period": f"{fold.train_start} to {fold.train_end}",
+                "test_period": f"{fold.test_start} to {fold.test_end}",
+            }
+        )
+
+    @dg.asset(
+        deps=[fold_model],
+        partitions_def=partitions,
+        group_name=GROUP,
+        kinds={"parquet"},
+        description="A fold model over its test window beside the baselines, same costs.",
+    )
+    def fold_backtest(
+        context: dg.AssetExecutionContext, storage: PloutosStorage
+    ) -> dg.MaterializeResult:
+        fold_index, seed = _partition(context)
+        name = fold_name(fold_index, seed)
+        directory = evaluation_dir(storage) / FOLDS_DIR / name
+        model_path = ModelDir(directory / "model").final_model
+        if not model_path.is_file():
+            raise dg.Failure(f"no fold model at {model_path}; materialize fold_model {name}")
+        with reported_as_failure():
+            tickers = Manifest.read(ModelDir(directory / "model").manifest).tickers
+            market = _market(storage, tickers)
+            fold = _fold(market, evaluation, fold_index)
+            result = backtest_fold(
+                model_path,
+                market,
+                fold,
+                seed,
+                directory / "backtest",
+                baselines=evaluation.baselines,
+                cost_multipliers=evaluation.cost_multipliers,
+            )
+            path = write_json_atomic(
+                evaluation_dir(storage) / FOLDS_DIR / f"{name}.json", result.to_dict()
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "result": dg.MetadataValue.path(str(path)),
+                **{f"{m}_sharpe": v["sharpe"] for m, v in result.metrics.items()},
+            }
+        )
+
+    @dg.asset(
+        deps=[fold_backtest],
+        group_name=GROUP,
+        kinds={"json"},
+        description=(
+            "IQM Sharpe with confidence intervals over folds x seeds against the baselines, "
+            "probability of improvement, PSR, DSR, PBO, cost sensitivity and the gate."
+        ),
+    )
+    def verdict(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dg.MaterializeResult:
+        root = evaluation_dir(storage)
+        names = [fold_name(f, s) for f in range(evaluation.folds.n_folds) for s in evaluation.seeds]
+        missing = [n for n in names if not (root / FOLDS_DIR / f"{n}.json").is_file()]
+        if missing:
+            raise dg.Failure(f"fold results missing: {missing}; materialize fold_backtest")
+        with reported_as_failure():
+            results = [
+                FoldResult.from_dict(json.loads((root / FOLDS_DIR / f"{n}.json").read_text()))
+                for n in names
+            ]
+            configs = [
+                TrainingConfig.model_validate(
+                    json.loads((root / FOLDS_DIR / n / TRAINING_FILE).read_text())
+                )
+                for n in names
+            ]
+            if len({trial_key(c) for c in configs}) != 1:
+                raise dg.Failure("the fold models were trained with different configs; retrain")
+            tickers = Manifest.read(
+                ModelDir(root / FOLDS_DIR / names[0] / "model").manifest
+            ).tickers
+            market = _market(storage, tickers)
+            fingerprint = market_fingerprint(market, make_folds(market.dates, evaluation.folds))
+            judged = judge(
+                results,
+                evaluation,
+                TrialRegistry(root / "trials.json"),
+                fingerprint,
+                configs[0],
+                output_path=root / VERDICT_FILE,
+            )
+        context.log.info(f"promoted: {judged.promoted}; " + "; ".join(judged.reasons))
+        agent = judged.to_dict()["agent"]["sharpe"]
+        return dg.MaterializeResult(
+            metadata={
+                "verdict": dg.MetadataValue.path(str(root / VERDICT_FILE)),
+                "promoted": judged.promoted,
+                "agent_iqm_sharpe": agent["iqm"],
+                "dsr": judged.dsr,
+                "n_trials": judged.n_trials,
+            }
+        )
+
+    @dg.asset_check(
+        asset=verdict,
+        blocking=True,
+        description="Passes only when the verdict promotes the agent (every gate criterion).",
+    )
+    def promotion_gate(storage: PloutosStorage) -> dg.AssetCheckResult:
+        path = evaluation_dir(storage) / VERDICT_FILE
+        values = json.loads(path.read_text())
+        return dg.AssetCheckResult(
+            passed=bool(values["promoted"]),
+            metadata={
+                "reasons": dg.MetadataValue.md(
+                    "\n".join(f"- {r}" for r in values["reasons"]) or "-"
+                )
+            },
+        )
+
+    return [fold_model, fold_backtest, verdict, promotion_gate]
+
+
+fold_model, fold_backtest, verdict, promotion_gate = evaluation_assets(default_evaluation())
