@@ -117,8 +117,15 @@ def test_ctrl_c_saves_a_loadable_interrupted_model(
     command += ["--output", str(out), "--timesteps", "10000000", "--device", "cpu"]
     command += ["--checkpoint-freq", "256", "--no-progress-bar"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A shell without job control starts background commands with SIGINT ignored, and an ignored
+    # signal is inherited: give the command Ctrl+C's default, as a terminal would.
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120

@@ -18,7 +18,12 @@ def test_a_signal_during_a_save_arrives_after_it(signum: int, expected: type) ->
     def raise_exit(number: int, frame: object) -> None:
         raise SystemExit(number)
 
-    previous = signal.signal(signal.SIGTERM, raise_exit)
+    # The handlers a training process has (a background shell may start pytest with SIGINT
+    # ignored), restored afterwards.
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, raise_exit),
+    }
     steps = []
     try:
         with pytest.raises(expected):
@@ -27,7 +32,8 @@ def test_a_signal_during_a_save_arrives_after_it(signum: int, expected: type) ->
                 steps.append("saved")  # the whole block runs despite the signal
             steps.append("after")  # never reached: the signal is delivered on leaving the block
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     assert steps == ["saved"]
 
 
