@@ -52,7 +52,12 @@ def momentum_rule(
     actions = momentum_actions(market, window)
     first = int(np.searchsorted(market.dates, as_datetime64(start)))
     active = np.flatnonzero(market.tradable[first:-1].any(axis=1))
-    bar = first + (int(active[0]) if active.size else 0)
+    return replay(actions, first + (int(active[0]) if active.size else 0))
+
+
+def replay(actions: np.ndarray, bar: int) -> Policy:
+    """A policy returning ``actions[bar + i]`` (``[1, N]``) on its ``i``-th call: ``simulate``
+    calls it once per bar, in bar order, from the period's first valid bar."""
     calls = 0
 
     def policy(_observation: np.ndarray) -> np.ndarray:

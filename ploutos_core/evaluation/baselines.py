@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark, cash_benchmark
+from ploutos_core.backtest.rules import replay
 from ploutos_core.backtest.simulate import BacktestRun, simulate
 from ploutos_core.config import EnvConfig
 from ploutos_core.env.core import BUY, HOLD, SELL, Policy
@@ -62,20 +63,6 @@ def _first_bar(full: MarketData, test: MarketData) -> int:
         raise ValueError("the test market's first date is not a date of the full market")
     active = np.flatnonzero(test.tradable[:-1].any(axis=1))
     return first + (int(active[0]) if active.size else 0)
-
-
-def _replay(actions: np.ndarray, bar: int) -> Policy:
-    """A policy returning ``actions[bar + i]`` on its ``i``-th call (``simulate`` calls it once
-    per bar, in bar order, from the period's first valid bar)."""
-    calls = 0
-
-    def policy(_observation: np.ndarray) -> np.ndarray:
-        nonlocal calls
-        row = actions[bar + calls]
-        calls += 1
-        return row[None, :]
-
-    return policy
 
 
 def _quantile_count(n: int) -> int:
@@ -157,7 +144,7 @@ def baseline_policy(
         raise ConfigError(
             f"{name!r} is not a rule baseline; choose random, momentum or mean_reversion"
         )
-    return _replay(actions, first)
+    return replay(actions, first)
 
 
 def run_baselines(
