@@ -12,9 +12,8 @@ import argparse
 from pathlib import Path
 
 from ploutos_core.artifacts.model_dir import ModelDir
-from ploutos_core.cli.common import DEFAULT_MODEL_DIR
+from ploutos_core.cli.common import DEFAULT_MODEL_DIR, add_data_argument
 from ploutos_core.config import BacktestConfig, default_config_path, load_config
-from ploutos_core.paths import DEFAULT_DATA
 
 DEFAULT_MODEL = ModelDir(DEFAULT_MODEL_DIR).final_model
 
@@ -28,11 +27,8 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MODEL,
         help=f"final_model.zip or a checkpoint of a model directory (default: {DEFAULT_MODEL})",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="OHLCV CSV covering the model's test period (default: data/sample_ohlcv.csv)",
+    add_data_argument(
+        parser, "OHLCV CSV covering the model's test period (default: data/sample_ohlcv.csv)"
     )
     parser.add_argument(
         "--output",

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ploutos_core.config import DataConfig, default_config_path, load_config
+from ploutos_core.paths import DEFAULT_DATA
 
 if TYPE_CHECKING:
     from ploutos_core.market import MarketData
@@ -15,6 +17,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("ploutos")
 DEFAULT_MODEL_DIR = Path("models") / "ploutos_production"
 """Where ``ploutos train`` writes and ``ploutos backtest`` reads by default (the guide's name)."""
+
+
+def add_training_config_argument(parser: argparse.ArgumentParser) -> None:
+    """``--config``: the training config YAML, as ``train`` and ``evaluate`` read it."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default_config_path("training"),
+        help="training config YAML (default: config/training.yaml)",
+    )
+
+
+def add_data_argument(
+    parser: argparse.ArgumentParser,
+    help: str = "OHLCV CSV (default: the bundled data/sample_ohlcv.csv)",
+) -> None:
+    """``--data``: the user's OHLCV CSV, the bundled sample by default."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=help)
 
 
 def market_from_csv(path: str | Path) -> MarketData:

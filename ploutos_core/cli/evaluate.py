@@ -18,34 +18,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ploutos_core.cli.common import log
+from ploutos_core.cli.common import add_data_argument, add_training_config_argument, log
 from ploutos_core.config import EvaluationConfig, TrainingConfig, default_config_path, load_config
 from ploutos_core.errors import ConfigError
-from ploutos_core.paths import DEFAULT_DATA
 
 DEFAULT_OUTPUT = Path("evaluations") / "latest"
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``evaluate`` subcommand's options; defaults not given here come from the YAML."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=default_config_path("training"),
-        help="training config YAML (default: config/training.yaml)",
-    )
+    add_training_config_argument(parser)
     parser.add_argument(
         "--evaluation",
         type=Path,
         default=default_config_path("evaluation"),
         help="evaluation config YAML (default: config/evaluation.yaml)",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="OHLCV CSV (default: the bundled data/sample_ohlcv.csv)",
-    )
+    add_data_argument(parser)
     parser.add_argument(
         "--output",
         type=Path,

@@ -6,9 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ploutos_core.cli.common import DEFAULT_MODEL_DIR, log, market_from_csv
-from ploutos_core.config import TrainingConfig, default_config_path, load_config
-from ploutos_core.paths import DEFAULT_DATA
+from ploutos_core.cli.common import (
+    DEFAULT_MODEL_DIR,
+    add_data_argument,
+    add_training_config_argument,
+    log,
+    market_from_csv,
+)
+from ploutos_core.config import TrainingConfig, load_config
 
 DEFAULT_OUTPUT = DEFAULT_MODEL_DIR
 
@@ -17,12 +22,7 @@ PROGRESS_EVERY = 0.05
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` subcommand's options; defaults not given here come from the YAML config."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=default_config_path("training"),
-        help="training config YAML (default: config/training.yaml)",
-    )
+    add_training_config_argument(parser)
     parser.add_argument(
         "--output",
         type=Path,
@@ -39,12 +39,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="total training timesteps (default: the config's total_timesteps)",
     )
     parser.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="OHLCV CSV (default: the bundled data/sample_ohlcv.csv)",
-    )
+    add_data_argument(parser)
     parser.add_argument(
         "--resume",
         type=Path,
