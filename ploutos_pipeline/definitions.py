@@ -42,15 +42,16 @@ def build_definitions(
     """
     storage = PloutosStorage(root=storage_root or paths.storage_root())
     if evaluation is None:
-        fold_model, fold_backtest, verdict, promotion_gate = (
+        fold_model, fold_backtest, verdict, promotion_gate, production_model = (
             evaluation_assets.fold_model,
             evaluation_assets.fold_backtest,
             evaluation_assets.verdict,
             evaluation_assets.promotion_gate,
+            evaluation_assets.production_model,
         )
     else:
-        fold_model, fold_backtest, verdict, promotion_gate = evaluation_assets.evaluation_assets(
-            evaluation
+        fold_model, fold_backtest, verdict, promotion_gate, production_model = (
+            evaluation_assets.evaluation_assets(evaluation)
         )
     return dg.Definitions(
         assets=[
@@ -62,6 +63,7 @@ def build_definitions(
             fold_model,
             fold_backtest,
             verdict,
+            production_model,
         ],
         asset_checks=[raw_ohlcv_checks, features_valid, promotion_gate],
         jobs=[observe_csv_job, raw_ohlcv_job, features_job, retrain_job, refresh_and_retrain_job],

@@ -11,6 +11,8 @@ trusted? Pure NumPy/SciPy; no training, no Dagster.
 - :mod:`.trials`: the registry of every configuration tried on a dataset (the DSR's N, the
   PBO's matrix)
 - :mod:`.gate`: :func:`promotion_decision` against ``GateConfig``'s thresholds
+- :mod:`.promotion`: ``promotion.json``, the record that a model passed the gate (imported from
+  its module: it reads model directories)
 
 Settings: :class:`ploutos_core.config.EvaluationConfig` (``config/evaluation.yaml``).
 """

@@ -43,7 +43,7 @@ from ploutos_core.evaluation.folds import Fold, make_folds
 from ploutos_core.evaluation.gate import VerdictValues, promotion_decision
 from ploutos_core.evaluation.overfitting import probability_of_backtest_overfitting
 from ploutos_core.evaluation.sharpe import deflated_sharpe_ratio_of, probabilistic_sharpe_ratio_of
-from ploutos_core.evaluation.trials import TrialRegistry
+from ploutos_core.evaluation.trials import TrialRegistry, trial_key
 from ploutos_core.market import MarketData
 from ploutos_core.market.dates import BARS_PER_YEAR, iso_day
 from ploutos_core.storage import write_json_atomic
@@ -293,6 +293,7 @@ class Verdict:
     reasons: list[str]
     gate: dict[str, Any] = field(default_factory=dict)
     data_fingerprint: str = ""
+    trial_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -312,6 +313,7 @@ class Verdict:
                 "reasons": list(self.reasons),
                 "gate": self.gate,
                 "data_fingerprint": self.data_fingerprint,
+                "trial_key": self.trial_key,
             }
         )
 
@@ -423,6 +425,7 @@ def judge(
         reasons=reasons,
         gate=evaluation.gate.model_dump(),
         data_fingerprint=data_fingerprint,
+        trial_key=trial_key(training),
     )
     if output_path is not None:
         write_json_atomic(output_path, verdict.to_dict())

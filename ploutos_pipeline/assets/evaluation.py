@@ -7,7 +7,9 @@ assets, one partition per fold x seed.
   baselines over the fold's test window; writes the fold result JSON;
 - ``verdict``: :func:`~ploutos_core.evaluation.run.judge` of every fold x seed result, with the
   trial registry ``<storage>/evaluation/trials.json``; writes ``verdict.json``;
-- ``promotion_gate``: a blocking check on ``verdict``: it passes when the verdict promotes.
+- ``promotion_gate``: a blocking check on ``verdict``: it passes when the verdict promotes;
+- ``production_model``: the latest ``trained_model``, promoted (``promotion.json`` in its
+  directory) when the verdict passed the gate and judged that model's config.
 
 The folds and seeds (the partitions) come from ``config/evaluation.yaml`` or the file named by
 ``$PLOUTOS_EVALUATION_CONFIG``; :func:`evaluation_assets` builds the assets for another
@@ -23,6 +25,7 @@ import dagster as dg
 from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.config import EvaluationConfig, TrainingConfig, default_config_path, load_config
 from ploutos_core.evaluation.folds import Fold, make_folds
+from ploutos_core.evaluation.promotion import promote
 from ploutos_core.evaluation.run import (
     FOLDS_DIR,
     VERDICT_FILE,
@@ -37,7 +40,13 @@ from ploutos_core.evaluation.trials import TrialRegistry, trial_key
 from ploutos_core.market import MarketData, load_market
 from ploutos_core.storage import write_json_atomic
 from ploutos_pipeline.assets.features import features
-from ploutos_pipeline.assets.model import MODEL_DIR, TrainedModelConfig, _universe
+from ploutos_pipeline.assets.model import (
+    MODEL_DIR,
+    TrainedModelConfig,
+    _universe,
+    latest_model_dir,
+    trained_model,
+)
 from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
@@ -90,7 +99,8 @@ def _fold(market: MarketData, evaluation: EvaluationConfig, index: int) -> Fold:
 
 
 def evaluation_assets(evaluation: EvaluationConfig) -> list:
-    """``fold_model``, ``fold_backtest``, ``verdict`` and the ``promotion_gate`` check."""
+    """``fold_model``, ``fold_backtest``, ``verdict``, the ``promotion_gate`` check and
+    ``production_model``."""
     partitions = fold_partitions(evaluation)
 
     @dg.asset(
@@ -233,7 +243,38 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
             },
         )
 
-    return [fold_model, fold_backtest, verdict, promotion_gate]
+    @dg.asset(
+        deps=[verdict, trained_model],
+        group_name=GROUP,
+        kinds={"pytorch"},
+        description=(
+            "The latest trained_model, promoted when the verdict on its config passed "
+            "promotion_gate: the model signals and the paper ledger use."
+        ),
+    )
+    def production_model(
+        context: dg.AssetExecutionContext, storage: PloutosStorage
+    ) -> dg.MaterializeResult:
+        path = evaluation_dir(storage) / VERDICT_FILE
+        if not path.is_file():
+            raise dg.Failure(f"no verdict at {path}; materialize fold_backtest and verdict first")
+        model_dir = latest_model_dir(context.instance, trained_model.key)
+        with reported_as_failure():
+            promotion = promote(model_dir, json.loads(path.read_text()), path)
+        context.log.info(f"promoted {model_dir.path} by {path}")
+        return dg.MaterializeResult(
+            metadata={
+                MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
+                "verdict": dg.MetadataValue.path(str(path)),
+                "trial_key": promotion.trial_key,
+                "agent_iqm_sharpe": promotion.agent_iqm_sharpe,
+                "dsr": promotion.dsr,
+            }
+        )
+
+    return [fold_model, fold_backtest, verdict, promotion_gate, production_model]
 
 
-fold_model, fold_backtest, verdict, promotion_gate = evaluation_assets(default_evaluation())
+fold_model, fold_backtest, verdict, promotion_gate, production_model = evaluation_assets(
+    default_evaluation()
+)
