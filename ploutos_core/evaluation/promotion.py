@@ -127,4 +127,6 @@ def read_promotion(model_dir: ModelDir) -> Promotion:
     try:
         return Promotion.model_validate(json.loads(path.read_text()))
     except (OSError, ValueError) as exc:
-        raise PromotionError(f"cannot read {path}: {exc}; materialize production_model again") from exc
+        raise PromotionError(
+            f"cannot read {path}: {exc}; materialize production_model again"
+        ) from exc

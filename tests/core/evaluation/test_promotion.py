@@ -48,7 +48,9 @@ def test_a_failing_verdict_promotes_nothing(tiny_model: TinyModel, tmp_path: Pat
     assert not (model_dir.path / "promotion.json").exists()
 
 
-def test_a_verdict_on_another_config_promotes_nothing(tiny_model: TinyModel, tmp_path: Path) -> None:
+def test_a_verdict_on_another_config_promotes_nothing(
+    tiny_model: TinyModel, tmp_path: Path
+) -> None:
     model_dir = _model_dir(tiny_model, tmp_path)
     with pytest.raises(PromotionError, match="judged config 0123.*evaluate this config"):
         promote(model_dir, _verdict(model_dir, key="0123"), tmp_path / "verdict.json")
