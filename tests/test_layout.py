@@ -4,6 +4,9 @@ module outside ``artifacts`` spells a file name of a model directory."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,20 @@ def test_model_directory_file_names_live_in_artifacts() -> None:
         if not module.startswith("ploutos_core.artifacts")
     }
     assert {m: n for m, n in spelled.items() if n} == {}
+
+
+def test_the_code_location_loads_without_the_training_stack() -> None:
+    """Every Dagster process (webserver, daemon, each run and step) imports the code location;
+    torch, Stable-Baselines3 and matplotlib are imported by the steps that train, backtest or
+    plot, not by the definitions."""
+    heavy = ("torch", "stable_baselines3", "gymnasium", "matplotlib")
+    code = (
+        "import sys, ploutos_pipeline.definitions; "
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == []

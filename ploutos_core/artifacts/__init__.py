@@ -6,10 +6,26 @@
 - :mod:`.compatibility`: whether a market fits a saved model
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from ploutos_core.artifacts.compatibility import check_compatible
 from ploutos_core.artifacts.manifest import Manifest, Period, library_versions
 from ploutos_core.artifacts.model_dir import ModelDir, stats_path_for
-from ploutos_core.artifacts.saved_model import TrainedModel, load_trained_model, save_model
+
+if TYPE_CHECKING:
+    from ploutos_core.artifacts.saved_model import TrainedModel, load_trained_model, save_model
+
+# Saving and loading import Stable-Baselines3 (and so torch): loaded on first use, so that readers
+# of manifests and model directories (the Dagster code location) start fast.
+_LAZY = frozenset({"TrainedModel", "load_trained_model", "save_model"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(import_module("ploutos_core.artifacts.saved_model"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Manifest",

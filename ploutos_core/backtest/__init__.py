@@ -13,12 +13,26 @@ compared with simply holding the universe?":
 - :mod:`.run`: :func:`run_backtest`, a trained model over its test period, with its files
 """
 
+from typing import TYPE_CHECKING
+
 from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark, cash_benchmark
 from ploutos_core.backtest.metrics import metrics, trade_stats
 from ploutos_core.backtest.report import BacktestReport, format_metrics_table
 from ploutos_core.backtest.rules import momentum_actions, momentum_rule
-from ploutos_core.backtest.run import run_backtest
 from ploutos_core.backtest.simulate import BacktestRun, accounting_error, simulate
+
+if TYPE_CHECKING:
+    from ploutos_core.backtest.run import run_backtest
+
+
+def __getattr__(name: str) -> object:
+    # run_backtest loads models (torch) and draws figures (matplotlib): imported on first use.
+    if name == "run_backtest":
+        from ploutos_core.backtest.run import run_backtest
+
+        return run_backtest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BacktestReport",

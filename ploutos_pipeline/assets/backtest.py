@@ -1,13 +1,16 @@
-"""Stage 4: out-of-sample backtest of the latest model, against an equal-weight benchmark."""
+"""Stage 4: out-of-sample backtest of the latest model, against an equal-weight benchmark.
+
+The backtest's model loading (torch) and figures (matplotlib) are imported by the step, not by the
+code location (see :mod:`ploutos_pipeline.assets.model`).
+"""
 
 from pathlib import Path
 
 import dagster as dg
 
 from ploutos_core.artifacts import Manifest, ModelDir
-from ploutos_core.backtest import BacktestReport, run_backtest
+from ploutos_core.backtest import BacktestReport
 from ploutos_core.backtest.input_health import WARN_FRACTION, InputHealth
-from ploutos_core.backtest.plots import markdown_image
 from ploutos_core.config import BacktestConfig
 from ploutos_core.market import load_market
 from ploutos_core.storage import atomic_dir
@@ -53,6 +56,8 @@ BacktestRunConfig = config_class_from_yaml(BacktestConfig, "backtest", "Backtest
 def backtest(
     context: dg.AssetExecutionContext, config: BacktestRunConfig, storage: PloutosStorage
 ) -> dg.MaterializeResult:
+    from ploutos_core.backtest.run import run_backtest
+
     model_dir = latest_model_dir(context.instance, trained_model.key)
     output_dir = storage.new_backtest_dir(context.run.run_id)
     with reported_as_failure():
@@ -98,6 +103,8 @@ def _input_health_check(health: InputHealth) -> dg.AssetCheckResult:
 
 
 def _metadata(report: BacktestReport, model_dir: ModelDir, output_dir: Path) -> dict[str, object]:
+    from ploutos_core.backtest.plots import markdown_image
+
     metadata: dict[str, object] = {
         name: dg.MetadataValue.float(float(value))
         for name, value in report.flat_metrics().items()

@@ -1,16 +1,24 @@
-"""Stage 3: PPO training as one op in the ``gpu`` pool (one training at a time per instance)."""
+"""Stage 3: PPO training as one op in the ``gpu`` pool (one training at a time per instance).
+
+Training code (torch, Stable-Baselines3) is imported by the step that trains, not by the code
+location: every Dagster process (webserver, daemon, run and step workers) loads this module.
+"""
+
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.config import TrainingConfig
 from ploutos_core.market import load_market
-from ploutos_core.training import TrainingResult, train
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
+
+if TYPE_CHECKING:
+    from ploutos_core.training import TrainingResult
 
 TrainedModelConfig = config_class_from_yaml(
     TrainingConfig, "training", "TrainedModelConfig", overlay_env="PLOUTOS_TRAINING_CONFIG"
@@ -43,7 +51,7 @@ def latest_model_dir(instance: dg.DagsterInstance, asset: dg.AssetKey) -> ModelD
     return ModelDir(event.asset_materialization.metadata[MODEL_DIR].value)
 
 
-def model_metadata(result: TrainingResult) -> dict[str, object]:
+def model_metadata(result: "TrainingResult") -> dict[str, object]:
     """What the UI shows of a trained model, from its manifest."""
     manifest: Manifest = result.manifest
     return {
@@ -77,6 +85,8 @@ def model_metadata(result: TrainingResult) -> dict[str, object]:
 def trained_model(
     context: dg.AssetExecutionContext, config: TrainedModelConfig, storage: PloutosStorage
 ) -> dg.MaterializeResult:
+    from ploutos_core.training import train
+
     tickers = _universe(context, storage)
     model_dir = storage.new_model_dir(context.run.run_id)
     with reported_as_failure():
