@@ -84,14 +84,14 @@ def _failure_description(result: dg.ExecuteInProcessResult) -> str:
 
 @pytest.mark.slow
 def test_sigkill_while_writing_features_leaves_only_whole_files(tmp_path: Path) -> None:
-    csv = write_market(tmp_path / "ohlcv.csv", n_tickers=24, n_days=420)
+    csv = write_market(tmp_path / "ohlcv.csv", n_tickers=16, n_days=420)
     storage = tmp_path / "storage"
     home = make_home(tmp_path / "dagster_home")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         defs = build_definitions(str(csv), str(storage))
         defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(instance=instance)
         tickers = instance.get_dynamic_partitions("tickers")
-    assert len(tickers) == 24
+    assert len(tickers) == 16
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
