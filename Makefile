@@ -52,8 +52,12 @@ $(DAGSTER_HOME)/dagster.yaml: storage/dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m ploutos_pipeline.demo
 
+# Two workers: the slow tests spend much of their time waiting on Dagster's processes and
+# daemons. A module's tests stay on one worker (its fixtures, e.g. live servers, start once).
+TEST_WORKERS ?= 2
+
 test: $(STAMP) chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work
 # offline); it is skipped where Chromium cannot be installed.

@@ -60,3 +60,9 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests (training, servers) first: with ``make test``'s two workers, the long ones
+    start at once instead of one of them finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
