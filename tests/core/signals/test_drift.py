@@ -62,7 +62,7 @@ def test_a_paper_period_unlike_every_fold_window_is_outside_the_band(tmp_path: P
 
     alike = 100.0 * np.cumprod(1.0 + 0.001 + 0.005 * rng.standard_normal(11))
     like = drift_band(paper_window(alike, np.full(11, 20.0)), windows, 10, (0.0, 1.0))
-    crash = 100.0 * np.cumprod(np.r_[1.0, np.full(10, 0.97)])
+    crash = 100.0 * np.cumprod(np.r_[1.0, 0.97 + 0.002 * rng.standard_normal(10)])
     drifted = drift_band(paper_window(crash, np.full(11, 500.0)), windows, 10, (0.05, 0.95))
 
     assert like.n_windows == 330 and like.outside == []
