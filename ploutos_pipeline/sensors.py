@@ -114,8 +114,8 @@ backtest_automation_sensor = dg.AutomationConditionSensorDefinition(
 def paper_sessions_sensor(
     context: dg.SensorEvaluationContext, storage: PloutosStorage
 ) -> dg.SensorResult | dg.SkipReason:
-    features_event = context.instance.get_latest_materialization_event(features.key)
-    if features_event is None:
+    latest = context.instance.fetch_materializations(features.key, limit=1).records
+    if not latest:
         return dg.SkipReason("features have not been materialized")
     try:
         model_dir, promotion = production(context.instance)
@@ -126,7 +126,7 @@ def paper_sessions_sensor(
     known = set(context.instance.get_dynamic_partitions(session_partitions.name))
     paper = storage.paper_dir(model_dir)
     # A session that cannot be booked yet (a late bar) is tried again after the next refresh.
-    version = f"{model_dir.path.name}:{features_event.storage_id}"
+    version = f"{model_dir.path.name}:{latest[0].storage_id}"
     requests = [
         dg.RunRequest(job_name=paper_ledger_job.name, partition_key=s, run_key=f"{version}:{s}")
         for s in sessions
