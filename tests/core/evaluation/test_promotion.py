@@ -45,7 +45,8 @@ def test_a_passing_verdict_on_the_models_config_promotes_it(
 def test_a_failing_verdict_promotes_nothing(tiny_model: TinyModel, tmp_path: Path) -> None:
     model_dir = _model_dir(tiny_model, tmp_path)
     with pytest.raises(PromotionError, match=r"does not promote.*dsr 0\.41"):
-        promote(model_dir, _verdict(model_dir, promoted=False), tmp_path / "verdict.json", last_bar="2024-05-31")
+        verdict = _verdict(model_dir, promoted=False)
+        promote(model_dir, verdict, tmp_path / "verdict.json", last_bar="2024-05-31")
     assert not (model_dir.path / "promotion.json").exists()
 
 
@@ -54,7 +55,8 @@ def test_a_verdict_on_another_config_promotes_nothing(
 ) -> None:
     model_dir = _model_dir(tiny_model, tmp_path)
     with pytest.raises(PromotionError, match="judged config 0123.*evaluate this config"):
-        promote(model_dir, _verdict(model_dir, key="0123"), tmp_path / "verdict.json", last_bar="2024-05-31")
+        verdict = _verdict(model_dir, key="0123")
+        promote(model_dir, verdict, tmp_path / "verdict.json", last_bar="2024-05-31")
     assert not (model_dir.path / "promotion.json").exists()
 
 
