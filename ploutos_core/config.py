@@ -309,6 +309,39 @@ class EvaluationConfig(StrictModel):
         return value
 
 
+
+class PaperConfig(StrictModel):
+    """Signals, the paper ledger and its drift check (``config/paper.yaml``,
+    :mod:`ploutos_core.signals`)."""
+
+    stopped_after_sessions: int = Field(
+        5,
+        ge=1,
+        description=(
+            "A ticker without a bar for this many sessions counts as stopped trading (its "
+            "position is closed at its last close, as in the backtest); before that, the "
+            "sessions after its last bar wait for its bar."
+        ),
+    )
+    drift_quantiles: tuple[float, float] = Field(
+        (0.05, 0.95),
+        description="The band: these quantiles of the fold backtests' same-length windows.",
+    )
+    drift_min_sessions: int = Field(
+        5, ge=2, description="Paper sessions needed before the drift check compares anything."
+    )
+    retrain_after_warnings: int = Field(
+        3, ge=1, description="Consecutive drift warnings before the drift sensor asks to retrain."
+    )
+
+    @field_validator("drift_quantiles")
+    @classmethod
+    def _band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"drift_quantiles must be 0 <= low < high <= 1, got {list(value)}")
+        return value
+
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():

@@ -11,22 +11,28 @@ from ploutos_pipeline.assets.backtest import backtest
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.model import trained_model
 from ploutos_pipeline.assets.raw import raw_ohlcv, raw_ohlcv_csv
+from ploutos_pipeline.assets.signals import paper_ledger, signals
 from ploutos_pipeline.checks import features_valid, raw_ohlcv_checks
 from ploutos_pipeline.executors import executor_from_env
 from ploutos_pipeline.io_managers import FeaturesIOManager
 from ploutos_pipeline.jobs import (
     features_job,
+    fold_evaluation_job,
     observe_csv_job,
+    paper_ledger_job,
     raw_ohlcv_job,
     refresh_and_retrain_job,
     retrain_job,
+    signals_job,
 )
 from ploutos_pipeline.resources import OhlcvSource, PloutosStorage
 from ploutos_pipeline.schedules import weekly_retrain
 from ploutos_pipeline.sensors import (
     backtest_automation_sensor,
     csv_change_sensor,
+    drift_retrain_sensor,
     features_refresh_sensor,
+    paper_sessions_sensor,
 )
 
 
@@ -64,11 +70,28 @@ def build_definitions(
             fold_backtest,
             verdict,
             production_model,
+            signals,
+            paper_ledger,
         ],
         asset_checks=[raw_ohlcv_checks, features_valid, promotion_gate],
-        jobs=[observe_csv_job, raw_ohlcv_job, features_job, retrain_job, refresh_and_retrain_job],
+        jobs=[
+            observe_csv_job,
+            raw_ohlcv_job,
+            features_job,
+            retrain_job,
+            refresh_and_retrain_job,
+            fold_evaluation_job,
+            signals_job,
+            paper_ledger_job,
+        ],
         schedules=[weekly_retrain],
-        sensors=[csv_change_sensor, features_refresh_sensor, backtest_automation_sensor],
+        sensors=[
+            csv_change_sensor,
+            features_refresh_sensor,
+            backtest_automation_sensor,
+            paper_sessions_sensor,
+            drift_retrain_sensor(fold_model.partitions_def.get_partition_keys()),
+        ],
         resources={
             "ohlcv_source": OhlcvSource(path=data_path or paths.data_path()),
             "storage": storage,

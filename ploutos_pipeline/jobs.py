@@ -1,5 +1,5 @@
-"""Jobs: the retrain (model, then its backtest), the weekly refresh-and-retrain, and the refresh
-of the data stages."""
+"""Jobs: the retrain (model, then its backtest), the weekly refresh-and-retrain, the refresh of
+the data stages, the fold evaluation, and paper trading (signals, one ledger session)."""
 
 import dagster as dg
 
@@ -35,4 +35,22 @@ observe_csv_job = dg.define_asset_job(
     name="observe_raw_ohlcv_csv",
     selection=dg.AssetSelection.assets("raw_ohlcv_csv"),
     description="Hash the input CSV: raw_ohlcv turns stale exactly when its content changes.",
+)
+
+signals_job = dg.define_asset_job(
+    name="refresh_signals",
+    selection=dg.AssetSelection.assets("signals"),
+    description="The production model's orders for the next session, on the latest bars.",
+)
+
+paper_ledger_job = dg.define_asset_job(
+    name="book_paper_session",
+    selection=dg.AssetSelection.assets("paper_ledger"),
+    description="Book one paper session (a sessions partition) and run its drift check.",
+)
+
+fold_evaluation_job = dg.define_asset_job(
+    name="evaluate_folds",
+    selection=dg.AssetSelection.assets("fold_model", "fold_backtest"),
+    description="Train and backtest one walk-forward fold x seed (a partition of each).",
 )

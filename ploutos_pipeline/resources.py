@@ -105,3 +105,15 @@ class PloutosStorage(dg.ConfigurableResource):
         frame["ticker"] = frame["ticker"].astype("string")
         return frame.reset_index(drop=True)
 
+    def read_ohlcv_bars(self) -> pd.DataFrame:
+        """The ``date`` and ``ticker`` columns of raw_ohlcv: which ticker has a bar on which day."""
+        path = self.raw_ohlcv_path
+        if not path.exists():
+            raise StorageError(f"{path} does not exist; materialize raw_ohlcv first")
+        frame = pq.read_table(path, columns=["date", "ticker"]).to_pandas()
+        frame["ticker"] = frame["ticker"].astype("string")
+        return frame
+
+    def paper_dir(self, model_dir: ModelDir) -> Path:
+        """Signals and the paper ledger of a model: ``paper/<model directory name>``."""
+        return self.base / "paper" / model_dir.path.name

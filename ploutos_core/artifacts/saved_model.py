@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,13 +78,37 @@ class TrainedModel:
     def policy(self, deterministic: bool = True) -> Policy:
         """The model as a :data:`Policy` on raw observations (normalized with ``obs_stats``).
 
-        The actions are those of ``model.predict``: the policy network's steps of
-        ``ActorCriticPolicy.get_distribution`` (features, actor latent, action logits), then one
-        batched ``Categorical`` over ``[batch, N, 3]`` logits instead of SB3's
-        ``MultiCategoricalDistribution``, which builds one distribution object per ticker and
-        costs ~25 ms a bar at 500 tickers. Deterministic: the argmax of the same probabilities
-        as SB3's ``mode()`` (tested equal); stochastic: a sample of the same distribution (not
-        the same random stream as ``predict``). A ``shared`` policy
+        The actions are those of ``model.predict`` on the probabilities of
+        :meth:`probabilities`: deterministic, their argmax (SB3's ``mode()``, tested equal);
+        stochastic, a sample of the same distribution (not the same random stream as
+        ``predict``).
+        """
+        import torch
+
+        probabilities = self.probabilities_function()
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                probs = probabilities(obs)
+                if deterministic:
+                    actions = probs.argmax(dim=-1)
+                else:
+                    actions = torch.distributions.Categorical(
+                        probs=probs, validate_args=False
+                    ).sample()
+            return actions.cpu().numpy()
+
+        return act
+
+    def probabilities_function(self) -> Callable[[np.ndarray], Any]:
+        """Raw observations ``[B, obs_size]`` -> the policy's action probabilities, a torch
+        tensor ``[B, N, 3]`` (hold, buy, sell), computed without gradients.
+
+        The observations are normalized with the frozen ``obs_stats`` and go through the policy
+        network's steps of ``ActorCriticPolicy.get_distribution`` (features, actor latent,
+        action logits), then one batched ``Categorical`` over ``[batch, N, 3]`` logits instead
+        of SB3's ``MultiCategoricalDistribution``, which builds one distribution object per
+        ticker and costs ~25 ms a bar at 500 tickers. A ``shared`` policy
         (:class:`~ploutos_core.training.policies.SharedTickerPolicy`) takes observations of any
         number of tickers.
         """
@@ -107,16 +132,14 @@ class TrainedModel:
             logits = net.action_net(net.mlp_extractor.forward_actor(features))
             return logits.reshape(-1, n_tickers, n_choices)
 
-        def act(obs: np.ndarray) -> np.ndarray:
+        def probabilities(obs: np.ndarray) -> torch.Tensor:
             normalized = torch.as_tensor(self.obs_stats.normalize_obs(obs), device=net.device)
             with torch.no_grad():
-                choice = torch.distributions.Categorical(
+                return torch.distributions.Categorical(
                     logits=logits_of(normalized), validate_args=False
-                )
-                actions = choice.probs.argmax(dim=-1) if deterministic else choice.sample()
-            return actions.cpu().numpy()
+                ).probs
 
-        return act
+        return probabilities
 
 
 def _fast_load_objects(model_path: Path) -> dict[str, Any]:

@@ -131,6 +131,18 @@ def simulate(market: MarketData, env_config: EnvConfig, policy: Policy) -> Backt
         ``T`` bars; before the core's first valid bar (no tradable ticker yet) the portfolio is
         all cash.
     """
+    return simulate_to_last_bar(market, env_config, policy)[0]
+
+
+def simulate_to_last_bar(
+    market: MarketData, env_config: EnvConfig, policy: Policy
+) -> tuple[BacktestRun, PortfolioCore]:
+    """:func:`simulate`, and the environment's core standing on the last bar of ``market``.
+
+    The core's observation there (``core.observe()``) is the one the next decision is taken on:
+    the orders for the session after the last bar (:mod:`ploutos_core.signals`). A market of a
+    single bar gives an all-cash run of one bar and a core on it.
+    """
     config = _backtest_env_config(env_config)
     core = PortfolioCore(market, config, 1, start_date=market.dates[0], run_to_end=True)
     T, N = market.T, market.N
@@ -174,7 +186,8 @@ def simulate(market: MarketData, env_config: EnvConfig, policy: Policy) -> Backt
             price,
             cost,
         )
-    return BacktestRun(market.dates, market.tickers, equity, cash, gross, positions, fills)
+    run = BacktestRun(market.dates, market.tickers, equity, cash, gross, positions, fills)
+    return run, core
 
 
 def accounting_error(run: BacktestRun, market: MarketData) -> float:

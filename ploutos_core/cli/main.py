@@ -1,4 +1,4 @@
-"""The ``ploutos`` command line: ``ploutos train``, ``ploutos backtest`` and ``ploutos evaluate``.
+"""The ``ploutos`` command line: ``ploutos train``, ``backtest``, ``evaluate`` and ``signal``.
 
 Each subcommand runs the same core code as the Dagster assets: it reads the CSV with
 ``ploutos_core.data``, computes the features with ``ploutos_core.features``, builds the market with
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from ploutos_core.cli.backtest import add_backtest_arguments, run_backtest_command
 from ploutos_core.cli.evaluate import add_evaluate_arguments, run_evaluate_command
+from ploutos_core.cli.signal import add_signal_arguments, run_signal_command
 from ploutos_core.cli.train import add_train_arguments, run_train_command
 from ploutos_core.errors import PloutosError
 
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_evaluate_arguments(evaluate_parser)
     evaluate_parser.set_defaults(handler=run_evaluate_command)
+    signal_parser = commands.add_parser(
+        "signal", help="the promoted model's orders for the next session, and its paper ledger"
+    )
+    add_signal_arguments(signal_parser)
+    signal_parser.set_defaults(handler=run_signal_command)
     return parser
 
 

@@ -77,6 +77,18 @@ class StepResult(NamedTuple):
     returns: np.ndarray
 
 
+class _Fill(NamedTuple):
+    """The outcome of one bar's orders, each ``[E, N]`` but ``cash [E]``."""
+
+    sold: np.ndarray
+    proceeds: np.ndarray
+    notional: np.ndarray
+    bought: np.ndarray
+    cash: np.ndarray
+    cost_basis: np.ndarray
+    shares: np.ndarray
+
+
 class PortfolioCore:
     """State and dynamics of ``n_envs`` portfolios (see the module docstring for the rules).
 
@@ -180,7 +192,10 @@ class PortfolioCore:
 
     def _valid_starts(self, start_date: str | np.datetime64 | None) -> np.ndarray:
         market = self.market
-        candidates = np.nonzero(market.tradable[:-1].any(axis=1))[0]
+        # A portfolio followed to the end may start on the last bar: it is observed there (the
+        # next session's orders) and never stepped. An episode needs a bar after its start.
+        last_start = market.T if self.run_to_end and start_date is not None else market.T - 1
+        candidates = np.nonzero(market.tradable[:last_start].any(axis=1))[0]
         if len(candidates) == 0:
             raise DataError(
                 "the market has no bar with a tradable ticker followed by another bar; "
@@ -293,41 +308,11 @@ class PortfolioCore:
         tradable1 = self.market.tradable[t1]
         open1 = self._open_value[t1]
         shares = self.shares
-        held = shares > 0.0
-
-        selling = held & tradable1
-        selling &= actions == SELL
-        delisted = self._delisted(held, t0)
-        if delisted is not None:
-            # A stopped ticker is not tradable at t + 1: its open value is its last close.
-            selling |= delisted
-        sold_mask = selling.astype(np.float64)
-        sold = shares * sold_mask
-        proceeds = sold * open1
-        sell_total = proceeds.sum(axis=1)
-        cash = self.cash + sell_total * (1.0 - rate)
-        shares = shares - sold
-        basis = self.cost_basis - self.cost_basis * sold_mask
-
-        buying = tradable1 & (actions == BUY)
-        buy_mask = buying.astype(np.float64)
-        want = config.buy_fraction * cash
-        budget = buy_mask.sum(axis=1) * want * (1.0 + rate)
-        scale = np.divide(cash, budget, out=np.ones_like(cash), where=budget > cash)
-        order = want * scale
-        order[order < self._min_order] = 0.0
-        at_open = shares * open1
-        equity_open = cash + at_open.sum(axis=1)
-        room = (config.max_position_weight * equity_open)[:, None] - at_open
-        notional = np.minimum(order[:, None], room)
-        notional *= buy_mask
-        np.maximum(notional, 0.0, out=notional)
-        buy_total = notional.sum(axis=1)
-        cash -= buy_total * (1.0 + rate)
-        np.maximum(cash, 0.0, out=cash)  # spending all the cash can leave -1e-11 of rounding
-        bought = notional / open1
-        basis += notional
-        new_shares = shares + bought
+        delisted = self._delisted(shares > 0.0, t0)
+        fill = self._fill(actions, tradable1, open1, delisted)
+        sold, proceeds, notional, bought = fill.sold, fill.proceeds, fill.notional, fill.bought
+        cash, basis, new_shares = fill.cash, fill.cost_basis, fill.shares
+        sell_total, buy_total = proceeds.sum(axis=1), notional.sum(axis=1)
 
         equity0 = self.equity
         equity1 = cash + (new_shares * self._close[t1]).sum(axis=1)
@@ -363,6 +348,60 @@ class PortfolioCore:
             at_end |= self.steps >= config.episode_length
         truncated = at_end & ~terminated
         return StepResult(reward, terminated, truncated, equity1, returns)
+
+    def _fill(
+        self,
+        actions: np.ndarray,
+        tradable1: np.ndarray,
+        open1: np.ndarray,
+        delisted: np.ndarray | None,
+    ) -> _Fill:
+        """Rules 1-5 of the module docstring: ``actions`` filled at the prices ``open1`` where
+        ``tradable1``, forced sales of ``delisted`` first; the state does not change."""
+        config = self.config
+        rate = self._rate
+        shares = self.shares
+        selling = (shares > 0.0) & tradable1
+        selling &= actions == SELL
+        if delisted is not None:
+            # A stopped ticker is not tradable at t + 1: its open value is its last close.
+            selling |= delisted
+        sold_mask = selling.astype(np.float64)
+        sold = shares * sold_mask
+        proceeds = sold * open1
+        cash = self.cash + proceeds.sum(axis=1) * (1.0 - rate)
+        shares = shares - sold
+        basis = self.cost_basis - self.cost_basis * sold_mask
+
+        buying = tradable1 & (actions == BUY)
+        buy_mask = buying.astype(np.float64)
+        want = config.buy_fraction * cash
+        budget = buy_mask.sum(axis=1) * want * (1.0 + rate)
+        scale = np.divide(cash, budget, out=np.ones_like(cash), where=budget > cash)
+        order = want * scale
+        order[order < self._min_order] = 0.0
+        at_open = shares * open1
+        equity_open = cash + at_open.sum(axis=1)
+        room = (config.max_position_weight * equity_open)[:, None] - at_open
+        notional = np.minimum(order[:, None], room)
+        notional *= buy_mask
+        np.maximum(notional, 0.0, out=notional)
+        cash -= notional.sum(axis=1) * (1.0 + rate)
+        np.maximum(cash, 0.0, out=cash)  # spending all the cash can leave -1e-11 of rounding
+        bought = notional / open1
+        basis += notional
+        return _Fill(sold, proceeds, notional, bought, cash, basis, shares + bought)
+
+    def preview(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(shares [E, N], cash [E])`` after ``actions`` on the current bar, filled by the rules
+        of :meth:`step` at the current close (the next open is not known yet) where a ticker
+        trades now; no forced sale (whether a ticker stops trading is not known yet). For a
+        portfolio's target weights before the next bar exists; the state does not change."""
+        actions = np.asarray(actions).reshape(self.n_envs, self.market.N)
+        t = self.t
+        close = np.where(self._close[t] > 0.0, self._close[t], 1.0)
+        fill = self._fill(actions, self.market.tradable[t], close, None)
+        return fill.shares, fill.cash
 
     def _delisted(self, held: np.ndarray, t0: np.ndarray) -> np.ndarray | None:
         """``[E, N]`` held positions in tickers with no tradable bar after ``t0``, or None."""

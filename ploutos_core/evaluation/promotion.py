@@ -45,6 +45,9 @@ class Promotion(BaseModel):
         The market the verdict was computed on.
     agent_iqm_sharpe, dsr, pbo:
         The verdict's headline figures, for whoever reads the promotion alone.
+    last_bar:
+        The latest bar of the data when the model was promoted (ISO date): the paper ledger
+        decides its first orders on it, for the session after it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,14 +59,18 @@ class Promotion(BaseModel):
     agent_iqm_sharpe: float
     dsr: float
     pbo: float | None
+    last_bar: str
 
 
 def promotion_path(model_dir: ModelDir) -> Path:
     return model_dir.path / PROMOTION
 
 
-def promote(model_dir: ModelDir, verdict: Mapping[str, Any], verdict_path: str | Path) -> Promotion:
-    """Record that ``model_dir`` is promoted by ``verdict`` (``verdict.json``'s content).
+def promote(
+    model_dir: ModelDir, verdict: Mapping[str, Any], verdict_path: str | Path, *, last_bar: str
+) -> Promotion:
+    """Record that ``model_dir`` is promoted by ``verdict`` (``verdict.json``'s content) when the
+    data's latest bar is ``last_bar`` (ISO date).
 
     Raises
     ------
@@ -99,6 +106,7 @@ def promote(model_dir: ModelDir, verdict: Mapping[str, Any], verdict_path: str |
         agent_iqm_sharpe=float(verdict["agent"]["sharpe"]["iqm"]),
         dsr=float(verdict["dsr"]),
         pbo=None if verdict.get("pbo") is None else float(verdict["pbo"]),
+        last_bar=last_bar,
     )
     write_json_atomic(promotion_path(model_dir), promotion.model_dump(mode="json"))
     return promotion

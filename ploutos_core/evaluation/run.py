@@ -75,7 +75,9 @@ def annualized_sharpe(returns: np.ndarray) -> float:
     return float(np.mean(r) / std * np.sqrt(BARS_PER_YEAR))
 
 
-def _method_metrics(run: BacktestRun, benchmark_returns: np.ndarray) -> dict[str, float]:
+def method_metrics(run: BacktestRun, benchmark_returns: np.ndarray) -> dict[str, float]:
+    """The verdict's metrics (:data:`METRIC_KEYS`) of ``run`` against buy-and-hold's per-bar
+    returns over the same bars."""
     m = run.metrics()
     returns = per_bar_returns(run.equity)
     return {
@@ -239,7 +241,7 @@ def backtest_fold(
         test_start=iso_day(test.dates[0]),
         test_end=iso_day(test.dates[-1]),
         returns={name: per_bar_returns(runs[name].equity) for name in kept},
-        metrics={name: _method_metrics(runs[name], benchmark) for name in kept},
+        metrics={name: method_metrics(runs[name], benchmark) for name in kept},
         cost_sharpe=cost_sharpe,
         model_path=str(model_path),
     )

@@ -38,6 +38,7 @@ from ploutos_core.evaluation.run import (
 )
 from ploutos_core.evaluation.trials import TrialRegistry, trial_key
 from ploutos_core.market import MarketData, load_market
+from ploutos_core.market.dates import iso_day
 from ploutos_core.storage import write_json_atomic
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.model import (
@@ -260,8 +261,9 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
             raise dg.Failure(f"no verdict at {path}; materialize fold_backtest and verdict first")
         model_dir = latest_model_dir(context.instance, trained_model.key)
         with reported_as_failure():
-            promotion = promote(model_dir, json.loads(path.read_text()), path)
-        context.log.info(f"promoted {model_dir.path} by {path}")
+            last_bar = iso_day(storage.read_ohlcv_bars()["date"].max().to_datetime64())
+            promotion = promote(model_dir, json.loads(path.read_text()), path, last_bar=last_bar)
+        context.log.info(f"promoted {model_dir.path} by {path}; paper trading from {last_bar}")
         return dg.MaterializeResult(
             metadata={
                 MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
@@ -269,6 +271,7 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
                 "trial_key": promotion.trial_key,
                 "agent_iqm_sharpe": promotion.agent_iqm_sharpe,
                 "dsr": promotion.dsr,
+                "last_bar": promotion.last_bar,
             }
         )
 

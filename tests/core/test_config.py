@@ -13,6 +13,7 @@ from ploutos_core.config import (
     BacktestConfig,
     DataConfig,
     EvaluationConfig,
+    PaperConfig,
     TrainingConfig,
     default_config_path,
     load_config,
@@ -26,6 +27,7 @@ DEFAULTS: dict[str, type[BaseModel]] = {
     "data": DataConfig,
     "backtest": BacktestConfig,
     "evaluation": EvaluationConfig,
+    "paper": PaperConfig,
 }
 
 

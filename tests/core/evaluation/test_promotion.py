@@ -35,16 +35,18 @@ def test_a_passing_verdict_on_the_models_config_promotes_it(
     model_dir = _model_dir(tiny_model, tmp_path)
     with pytest.raises(PromotionError, match="never promoted"):
         read_promotion(model_dir)
-    written = promote(model_dir, _verdict(model_dir), tmp_path / "verdict.json")
+    verdict_path = tmp_path / "verdict.json"
+    written = promote(model_dir, _verdict(model_dir), verdict_path, last_bar="2024-05-31")
     assert read_promotion(model_dir) == written
-    assert written.dsr == 0.97 and written.pbo is None
+    assert written.dsr == 0.97 and written.pbo is None and written.last_bar == "2024-05-31"
     assert json.loads((model_dir.path / "promotion.json").read_text())["trial_key"]
 
 
 def test_a_failing_verdict_promotes_nothing(tiny_model: TinyModel, tmp_path: Path) -> None:
     model_dir = _model_dir(tiny_model, tmp_path)
     with pytest.raises(PromotionError, match=r"does not promote.*dsr 0\.41"):
-        promote(model_dir, _verdict(model_dir, promoted=False), tmp_path / "verdict.json")
+        verdict = _verdict(model_dir, promoted=False)
+        promote(model_dir, verdict, tmp_path / "verdict.json", last_bar="2024-05-31")
     assert not (model_dir.path / "promotion.json").exists()
 
 
@@ -53,7 +55,8 @@ def test_a_verdict_on_another_config_promotes_nothing(
 ) -> None:
     model_dir = _model_dir(tiny_model, tmp_path)
     with pytest.raises(PromotionError, match="judged config 0123.*evaluate this config"):
-        promote(model_dir, _verdict(model_dir, key="0123"), tmp_path / "verdict.json")
+        verdict = _verdict(model_dir, key="0123")
+        promote(model_dir, verdict, tmp_path / "verdict.json", last_bar="2024-05-31")
     assert not (model_dir.path / "promotion.json").exists()
 
 

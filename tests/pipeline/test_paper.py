@@ -1,0 +1,121 @@
+"""Paper trading through Dagster: signals of the production model, a ledger partition per
+session as bars arrive, and the drift check against the fold backtests."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.data.sample import make_market
+from ploutos_core.evaluation.trials import trial_key
+from ploutos_core.storage import write_parquet_atomic
+from ploutos_pipeline.assets.evaluation import production_model
+from ploutos_pipeline.partitions import session_partitions
+from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.sensors import consecutive_drift_warnings, paper_sessions_sensor
+from tests.pipeline.conftest import Pipeline
+from tests.support.configs import TINY_TRAINING
+
+NEW_SESSIONS = 7
+
+
+def _write_steady_fold_backtest(directory: Path) -> None:
+    """A fold backtest unlike any paper period: a smooth rise, no trading."""
+    dates = pd.bdate_range("2019-01-01", periods=120)
+    rng = np.random.default_rng(0)
+    equity = 1e5 * np.cumprod(1.0 + 0.002 + 0.0005 * rng.standard_normal(120))
+    index = pd.DatetimeIndex(dates, name="date")
+    write_parquet_atomic(
+        directory / "equity.parquet", pd.DataFrame({"strategy_equity": equity}, index=index)
+    )
+    trades = pd.DataFrame(
+        {"date": dates[:0], "ticker": [], "side": [], "quantity": [], "price": [], "cost": []}
+    )
+    write_parquet_atomic(
+        directory / "trades.parquet",
+        trades.astype(
+            {"ticker": "string", "side": "string", "quantity": float, "price": float, "cost": float}
+        ),
+    )
+
+
+def _promote_the_trained_model(pipeline: Pipeline, resources: dict) -> ModelDir:
+    trained = pipeline.run(
+        "retrain", run_config={"ops": {"trained_model": {"config": TINY_TRAINING}}},
+        asset_selection=[dg.AssetKey("trained_model")],
+    )  # fmt: skip
+    model_dir = ModelDir(
+        trained.asset_materializations_for_node("trained_model")[-1].metadata["model_dir"].value
+    )
+    evaluation = pipeline.storage / "evaluation"
+    evaluation.mkdir(parents=True)
+    key = trial_key(Manifest.read(model_dir.manifest).config)
+    verdict = {
+        "promoted": True,
+        "reasons": [],
+        "trial_key": key,
+        "agent": {"sharpe": {"iqm": 1.0}},
+        "dsr": 0.99,
+        "pbo": None,
+    }
+    (evaluation / "verdict.json").write_text(json.dumps(verdict))
+    _write_steady_fold_backtest(evaluation / "folds" / "fold0_seed3" / "backtest")
+    assert dg.materialize(
+        [production_model], instance=pipeline.instance, resources=resources
+    ).success
+    return model_dir
+
+
+@pytest.mark.slow
+def test_signals_and_a_ledger_partition_per_new_session_with_drift(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paper_config = tmp_path / "paper.yaml"
+    paper_config.write_text("drift_min_sessions: 2\n")
+    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(paper_config))
+    full = make_market(3, 420, seed=7, late_listing=False, delisting=False, missing_days=False)
+    days = sorted(full["date"].unique())
+    promoted_on = days[-1 - NEW_SESSIONS]
+    full[full["date"] <= promoted_on].to_csv(pipeline.csv, index=False, date_format="%Y-%m-%d")
+    pipeline.run("refresh_raw_ohlcv")
+    pipeline.run_features(pipeline.tickers())
+    resources = {"storage": PloutosStorage(root=str(pipeline.storage))}
+    model_dir = _promote_the_trained_model(pipeline, resources)
+
+    full.to_csv(pipeline.csv, index=False, date_format="%Y-%m-%d")  # new bars arrive
+    pipeline.run("refresh_raw_ohlcv")
+    pipeline.run_features(pipeline.tickers())
+    context = dg.build_sensor_context(instance=pipeline.instance, resources=resources)
+    tick = paper_sessions_sensor(context)
+    sessions = [pd.Timestamp(d).date().isoformat() for d in days[-NEW_SESSIONS:]]
+    (added,) = tick.dynamic_partitions_requests
+    assert list(added.partition_keys) == sessions
+    booked = [r.partition_key for r in tick.run_requests if r.job_name == "book_paper_session"]
+    assert booked == sessions and any(r.job_name == "refresh_signals" for r in tick.run_requests)
+    pipeline.instance.add_dynamic_partitions(session_partitions.name, sessions)
+
+    signals = pipeline.run("refresh_signals")
+    metadata = signals.asset_materializations_for_node("signals")[-1].metadata
+    assert metadata["bar_date"].value == sessions[-1]
+    assert "| ticker | order | action |" in metadata["signals"].value
+    assert (Path(metadata["path_csv"].value)).is_file()
+
+    checks = []
+    for session in [*sessions[:3], sessions[1]]:  # the second session booked twice
+        result = pipeline.run("book_paper_session", partition_key=session)
+        checks.append(result.get_asset_check_evaluations()[0])
+        ledger = result.asset_materializations_for_node("paper_ledger")[-1].metadata
+    assert ledger["booked"].value == "unchanged"
+    assert "data:image/png;base64," in ledger["equity_plot"].value
+    paper = pipeline.storage / "paper" / model_dir.path.name / "sessions"
+    assert sorted(p.stem for p in paper.iterdir()) == sessions[:3]
+    assert checks[0].passed  # fewer than drift_min_sessions: nothing compared
+    drift = checks[2]
+    assert drift.severity == dg.AssetCheckSeverity.WARN and not drift.passed
+    assert "| sharpe |" in drift.metadata["band"].value and drift.metadata["fold_windows"].value > 0
+    assert consecutive_drift_warnings(pipeline.instance, 2) == sessions[2]
+    assert consecutive_drift_warnings(pipeline.instance, 3) is None
