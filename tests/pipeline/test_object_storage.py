@@ -112,7 +112,7 @@ def test_a_run_on_s3_puts_every_artifact_in_the_bucket(on_s3: S3Pipeline, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_fold_models_and_verdict_on_s3(on_s3: S3Pipeline) -> None:
     pipeline = on_s3.pipeline
     pipeline.run("refresh_raw_ohlcv")
