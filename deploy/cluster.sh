@@ -77,6 +77,8 @@ load_env() {
   # The code location reads these too; every process of the cluster sees the same values.
   export PLOUTOS_DATA=${PLOUTOS_DATA:-$REPO/data/sample_ohlcv.csv}
   export PLOUTOS_STORAGE=${PLOUTOS_STORAGE:-$REPO/storage}
+  # boto (s3fs) reads the endpoint from here: PLOUTOS_STORAGE=s3://ploutos/... uses the moto server.
+  export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-$PLOUTOS_S3_ENDPOINT}
   export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$REPO/storage/numba_cache}
   export MPLBACKEND=${MPLBACKEND:-Agg}
   export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}

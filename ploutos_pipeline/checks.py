@@ -13,7 +13,6 @@ import dagster as dg
 from ploutos_core.data import invariants
 from ploutos_core.features import FEATURE_NAMES
 from ploutos_core.features.invariants import feature_frame_violations
-from ploutos_core.storage import read_parquet
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.raw import raw_ohlcv
 from ploutos_pipeline.partitions import ticker_partitions
@@ -64,7 +63,7 @@ def features_valid(
     context: dg.AssetCheckExecutionContext, storage: PloutosStorage
 ) -> dg.AssetCheckResult:
     def violations(ticker: str) -> list[str]:
-        frame = read_parquet(storage.feature_path(ticker), use_threads=False)
+        frame = storage.read_feature(ticker)
         found = feature_frame_violations(frame, FEATURE_NAMES)
         return [f"{ticker}: {problem}" for problem in found]
 

@@ -3,7 +3,8 @@
 Built on Dagster's ``UPathIOManager``: one file per partition, ``<base>/features/<TICKER>.parquet``,
 where the base path is any fsspec URL (a local directory by default). A single-run backfill hands
 it one dict of frames covering several partitions; each frame goes to its own file. Local files are
-written to a temporary name and renamed; object stores write whole objects, which is atomic too.
+written to a temporary name and renamed; on an object store each file is one PUT of the whole
+object, atomic too (:mod:`ploutos_core.object_store`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dagster._core.storage.upath_io_manager import escape_dotdot_segments
 from pydantic import Field
 from upath import UPath
 
+from ploutos_core import object_store
 from ploutos_core.storage import parquet_bytes, write_bytes_atomic
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
@@ -36,13 +38,19 @@ class ParquetPartitionIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         data = parquet_bytes(obj)
         with reported_as_failure():
-            if path.protocol in ("", "file", "local"):
+            if path.protocol in object_store.LOCAL_PROTOCOLS:
                 write_bytes_atomic(path.path, data)
             else:
-                path.write_bytes(data)
+                object_store.write_bytes(str(path), data)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
-        return pq.read_table(io.BytesIO(path.read_bytes())).to_pandas()
+        with reported_as_failure():
+            data = (
+                path.read_bytes()
+                if path.protocol in object_store.LOCAL_PROTOCOLS
+                else object_store.read_bytes(str(path))
+            )
+        return pq.read_table(io.BytesIO(data)).to_pandas()
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Write a dict of ``{partition_key: frame}`` (a single-run backfill), one file each.

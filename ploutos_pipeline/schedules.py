@@ -25,7 +25,9 @@ def retrain_request(instance: dg.DagsterInstance, storage: PloutosStorage) -> dg
     A run covers one range of consecutive partitions, so tickers between the first and the last
     stale one are recomputed too (deterministically, to the same values).
     """
-    stale = set(stale_tickers(storage.features_dir, storage.read_fingerprints(), FEATURE_VERSION))
+    fingerprints = storage.read_fingerprints()
+    with storage.market_inputs() as (features_dir, _):
+        stale = set(stale_tickers(features_dir, fingerprints, FEATURE_VERSION))
     if not stale:
         return dg.RunRequest(asset_selection=MODEL_STAGES, tags={"ploutos/stale_features": "0"})
     ordered = [t for t in instance.get_dynamic_partitions(ticker_partitions.name) if t in stale]

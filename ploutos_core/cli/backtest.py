@@ -23,19 +23,20 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``backtest`` subcommand's options; defaults not given here come from the YAML."""
     parser.add_argument(
         "--model",
-        type=Path,
+        type=str,
         default=DEFAULT_MODEL,
-        help=f"final_model.zip or a checkpoint of a model directory (default: {DEFAULT_MODEL})",
+        help="final_model.zip or a checkpoint of a model directory, a path or a URL "
+        f"(default: {DEFAULT_MODEL})",
     )
     add_data_argument(
         parser, "OHLCV CSV covering the model's test period (default: data/sample_ohlcv.csv)"
     )
     parser.add_argument(
         "--output",
-        type=Path,
+        type=str,
         default=Path("."),
         help="directory for the plots, equity.parquet, trades.parquet and metrics.json "
-        "(default: the current directory)",
+        "(a path or a URL; default: the current directory)",
     )
     parser.add_argument(
         "--config",
@@ -58,6 +59,7 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
 def run_backtest_command(args: argparse.Namespace) -> int:
     """Load the CSV, compute features, build the market, backtest and print the table; 0 on
     success."""
+    from ploutos_core import object_store
     from ploutos_core.backtest import run_backtest
     from ploutos_core.cli.common import market_from_csv
 
@@ -68,14 +70,19 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         overrides["deterministic"] = False
     config = load_config(BacktestConfig, args.config, overrides)
     market = market_from_csv(args.data)
-    report = run_backtest(args.model, market, config, args.output)
-    print(f"backtest of {report.model_path}, test period {report.test_start} to "
+    with (
+        object_store.fetched_model(args.model) as model,
+        object_store.working_copy(args.output) as output,
+    ):
+        report = run_backtest(model, market, config, output.path)
+    where = output.location_of
+    print(f"backtest of {args.model}, test period {report.test_start} to "
           f"{report.test_end} ({report.n_bars} bars)\n")
     print(report.table)
     print()
-    print(f"equity plot: {report.paths['equity_plot']}")
+    print(f"equity plot: {where(report.paths['equity_plot'])}")
     for ticker, path in report.trade_plots.items():
-        print(f"trades {ticker}: {path}")
+        print(f"trades {ticker}: {where(path)}")
     for key in ("equity", "trades", "positions", "metrics"):
-        print(f"{key + ':':<12} {report.paths[key]}")
+        print(f"{key + ':':<12} {where(report.paths[key])}")
     return 0

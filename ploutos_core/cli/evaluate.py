@@ -37,13 +37,14 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_argument(parser)
     parser.add_argument(
         "--output",
-        type=Path,
+        type=str,
         default=DEFAULT_OUTPUT,
-        help=f"directory for verdict.json and the fold results (default: {DEFAULT_OUTPUT})",
+        help="directory for verdict.json and the fold results, a path or a URL "
+        f"(default: {DEFAULT_OUTPUT})",
     )
     parser.add_argument(
         "--trials",
-        type=Path,
+        type=str,
         help="trial registry JSON (default: OUTPUT/../trials.json)",
     )
     parser.add_argument(
@@ -74,6 +75,7 @@ def _seeds(configured: list[int], k: int) -> list[int]:
 def run_evaluate_command(args: argparse.Namespace) -> int:
     """Load the configs and data, evaluate every fold x seed, judge; 0 on success (promoted or
     not: the verdict is the result)."""
+    from ploutos_core import object_store
     from ploutos_core.cli.common import market_from_csv
     from ploutos_core.evaluation.run import run_evaluation
     from ploutos_core.evaluation.trials import TrialRegistry
@@ -94,17 +96,21 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
         updates["folds"] = {"n_folds": args.folds}
     if updates:
         evaluation = load_config(EvaluationConfig, args.evaluation, updates)
-    trials = args.trials or args.output.parent / "trials.json"
+    trials = args.trials or object_store.join(object_store.parent(args.output), "trials.json")
     market = market_from_csv(args.data)
     log.info(
         "evaluating %s: %d folds x %d seeds against %s; trials in %s",
         args.config, evaluation.folds.n_folds, len(evaluation.seeds),
         ", ".join(evaluation.baselines), trials,
     )  # fmt: skip
-    registry = TrialRegistry(trials)
-    verdict = run_evaluation(training, evaluation, market, args.output, registry, logger=log)
+    with (
+        object_store.working_file(trials) as registry_path,
+        object_store.working_copy(args.output) as output,
+    ):
+        registry = TrialRegistry(registry_path)
+        verdict = run_evaluation(training, evaluation, market, output.path, registry, logger=log)
     values = verdict.to_dict()
-    print(f"verdict:     {args.output / 'verdict.json'}")
+    print(f"verdict:     {object_store.join(args.output, 'verdict.json')}")
     print(f"trials:      {trials} ({verdict.n_trials} on this data)")
     agent = values["agent"]["sharpe"]
     print(

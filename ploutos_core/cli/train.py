@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from ploutos_core.cli.common import (
@@ -25,9 +27,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_config_argument(parser)
     parser.add_argument(
         "--output",
-        type=Path,
+        type=str,
         default=DEFAULT_OUTPUT,
-        help=f"model directory (default: {DEFAULT_OUTPUT})",
+        help=f"model directory, a path or a URL such as s3://bucket/models/m1 "
+        f"(default: {DEFAULT_OUTPUT})",
     )
     parser.add_argument(
         "--device",
@@ -42,7 +45,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_argument(parser)
     parser.add_argument(
         "--resume",
-        type=Path,
+        type=str,
         help="continue from a checkpoint or interrupted_model.zip (its VecNormalize stats "
         "must be beside it)",
     )
@@ -60,6 +63,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train_command(args: argparse.Namespace) -> int:
     """Load the data, compute features, build the market and train; 0 on success."""
+    from ploutos_core import object_store
     from ploutos_core.training import train
 
     overrides = {
@@ -74,21 +78,41 @@ def run_train_command(args: argparse.Namespace) -> int:
     }
     config = load_config(TrainingConfig, args.config, overrides)
     market = market_from_csv(args.data)
-    result = train(
-        config,
-        market,
-        args.output,
-        resume=args.resume,
-        progress_bar=not args.no_progress_bar,
-        logger=log,
-        progress_every=PROGRESS_EVERY if args.no_progress_bar else None,
-    )
-    print(f"model:       {result.model_path}")
-    print(f"statistics:  {result.stats_path}")
-    print(f"manifest:    {result.manifest_path}")
+    with (
+        _resumed(args.resume) as resume,
+        object_store.working_copy(args.output, upload_on_error=True) as output,
+    ):
+        result = train(
+            config,
+            market,
+            output.path,
+            resume=resume,
+            progress_bar=not args.no_progress_bar,
+            logger=log,
+            progress_every=PROGRESS_EVERY if args.no_progress_bar else None,
+        )
+    print(f"model:       {output.location_of(result.model_path)}")
+    print(f"statistics:  {output.location_of(result.stats_path)}")
+    print(f"manifest:    {output.location_of(result.manifest_path)}")
     print(
         f"trained {result.timesteps:,} timesteps in {result.wall_time_s:.1f} s "
         f"({result.steps_per_second:,.0f} timesteps/s) on {result.device}"
     )
-    print(f"tensorboard --logdir {result.tensorboard_dir}")
+    print(f"tensorboard --logdir {output.location_of(result.tensorboard_dir)}")
     return 0
+
+
+@contextlib.contextmanager
+def _resumed(location: str | None) -> Iterator[Path | None]:
+    """The model to resume from as a local path, with its statistics, manifest and TensorBoard
+    curves beside it (downloaded when it is a URL)."""
+    from ploutos_core import object_store
+    from ploutos_core.artifacts.model_dir import TENSORBOARD_DIR
+
+    if location is None or not object_store.is_url(location):
+        yield None if location is None else Path(location)
+        return
+    name = location.rstrip("/").rpartition("/")[2]
+    fetch = [*object_store.model_files(name), f"{TENSORBOARD_DIR}/**"]
+    with object_store.working_copy(object_store.parent(location), fetch=fetch, upload=False) as c:
+        yield c.path / name

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import dagster as dg
 
+from ploutos_core import object_store
 from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.artifacts.model_dir import FINAL_MODEL
 from ploutos_core.backtest import BacktestReport
 from ploutos_core.backtest.input_health import WARN_FRACTION, InputHealth
 from ploutos_core.config import BacktestConfig
-from ploutos_core.market import load_market
+from ploutos_core.object_store import WorkingCopy
 from ploutos_core.storage import atomic_dir
 from ploutos_pipeline.assets.features import features
-from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_dir, trained_model
+from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_location, trained_model
 from ploutos_pipeline.failures import reported_as_failure
-from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.resources import BACKTESTS, PloutosStorage, run_stamp
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 
 # Runs when trained_model has a new materialization (from the UI or the CLI), not when features
@@ -58,23 +60,22 @@ def backtest(
 ) -> dg.MaterializeResult:
     from ploutos_core.backtest.run import run_backtest
 
-    model_dir = latest_model_dir(context.instance, trained_model.key)
-    output_dir = storage.new_backtest_dir(context.run.run_id)
-    with reported_as_failure():
-        tickers = Manifest.read(model_dir.manifest).tickers
-        market = load_market(
-            storage.features_dir,
-            storage.raw_ohlcv_path,
-            tickers,
-            fingerprints=storage.read_fingerprints(),
-        )
+    model_location = latest_model_location(context.instance, trained_model.key)
+    with (
+        reported_as_failure(),
+        object_store.fetched_model(object_store.join(model_location, FINAL_MODEL)) as model,
+        storage.working_copy(BACKTESTS) as backtests,
+    ):
+        tickers = Manifest.read(ModelDir.of(model).manifest).tickers
+        market = storage.load_market(tickers)
         backtest_config = to_core(config, BacktestConfig, "backtest run config")
+        output_dir = backtests.path / run_stamp(context.run.run_id)
         with atomic_dir(output_dir) as tmp:
-            report = run_backtest(model_dir.final_model, market, backtest_config, tmp)
+            report = run_backtest(model, market, backtest_config, tmp)
     report = report.moved_to(output_dir)
     context.log.info(f"backtest {report.test_start} .. {report.test_end}\n{report.table}")
     return dg.MaterializeResult(
-        metadata=_metadata(report, model_dir, output_dir),
+        metadata=_metadata(report, model_location, backtests, output_dir),
         check_results=[
             dg.AssetCheckResult(
                 check_name="accounting",
@@ -102,7 +103,9 @@ def _input_health_check(health: InputHealth) -> dg.AssetCheckResult:
     )
 
 
-def _metadata(report: BacktestReport, model_dir: ModelDir, output_dir: Path) -> dict[str, object]:
+def _metadata(
+    report: BacktestReport, model_location: str, backtests: WorkingCopy, output_dir: Path
+) -> dict[str, object]:
     from ploutos_core.backtest.plots import markdown_image
 
     metadata: dict[str, object] = {
@@ -122,10 +125,10 @@ def _metadata(report: BacktestReport, model_dir: ModelDir, output_dir: Path) -> 
             "portfolio_out_of_range": dg.MetadataValue.json(
                 report.input_health.portfolio_out_of_range
             ),
-            MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
-            "output_dir": dg.MetadataValue.path(str(output_dir)),
+            MODEL_DIR: dg.MetadataValue.path(model_location),
+            "output_dir": dg.MetadataValue.path(backtests.location_of(output_dir)),
             **{
-                f"path_{name}": dg.MetadataValue.path(str(path))
+                f"path_{name}": dg.MetadataValue.path(backtests.location_of(path))
                 for name, path in report.paths.items()
             },
         }

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from ploutos_core import object_store
 from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.artifacts.model_dir import FINAL_MODEL, MANIFEST
 from ploutos_core.config import EvaluationConfig, TrainingConfig, default_config_path, load_config
 from ploutos_core.evaluation.folds import Fold, make_folds
 from ploutos_core.evaluation.promotion import promote
@@ -37,7 +39,7 @@ from ploutos_core.evaluation.run import (
     train_fold,
 )
 from ploutos_core.evaluation.trials import TrialRegistry, trial_key
-from ploutos_core.market import MarketData, load_market
+from ploutos_core.market import MarketData
 from ploutos_core.market.dates import iso_day
 from ploutos_core.storage import write_json_atomic
 from ploutos_pipeline.assets.features import features
@@ -45,16 +47,17 @@ from ploutos_pipeline.assets.model import (
     MODEL_DIR,
     TrainedModelConfig,
     _universe,
-    latest_model_dir,
+    latest_model_location,
     trained_model,
 )
 from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
-from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.resources import EVALUATION, PloutosStorage
 from ploutos_pipeline.run_config import to_core
 
 GROUP = "evaluation"
 TRAINING_FILE = "training_config.json"
+TRIALS_FILE = "trials.json"
 
 
 def default_evaluation() -> EvaluationConfig:
@@ -64,7 +67,8 @@ def default_evaluation() -> EvaluationConfig:
 
 
 def evaluation_dir(storage: PloutosStorage) -> Path:
-    return storage.base / "evaluation"
+    """The evaluation directory of a local root."""
+    return storage.base / EVALUATION
 
 
 def fold_partitions(evaluation: EvaluationConfig) -> dg.MultiPartitionsDefinition:
@@ -78,15 +82,6 @@ def fold_partitions(evaluation: EvaluationConfig) -> dg.MultiPartitionsDefinitio
             ),
             "seed": dg.StaticPartitionsDefinition([str(s) for s in evaluation.seeds]),
         }
-    )
-
-
-def _market(storage: PloutosStorage, tickers: list[str]) -> MarketData:
-    return load_market(
-        storage.features_dir,
-        storage.raw_ohlcv_path,
-        tickers,
-        fingerprints=storage.read_fingerprints(),
     )
 
 
@@ -118,18 +113,22 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
     ) -> dg.MaterializeResult:
         fold_index, seed = _partition(context)
         tickers = _universe(context, storage)
-        directory = evaluation_dir(storage) / FOLDS_DIR / fold_name(fold_index, seed)
         with reported_as_failure():
             training = to_core(config, TrainingConfig, "fold_model run config")
-            market = _market(storage, tickers)
+            market = storage.load_market(tickers)
             fold = _fold(market, evaluation, fold_index)
-            model_path = train_fold(
-                training, market, fold, seed, directory / "model", logger=context.log
-            )
-            write_json_atomic(directory / TRAINING_FILE, training.model_dump(mode="json"))
+            with storage.working_copy(
+                EVALUATION, FOLDS_DIR, fold_name(fold_index, seed), upload_on_error=True
+            ) as directory:
+                model_path = train_fold(
+                    training, market, fold, seed, directory.path / "model", logger=context.log
+                )
+                write_json_atomic(
+                    directory.path / TRAINING_FILE, training.model_dump(mode="json")
+                )
         return dg.MaterializeResult(
             metadata={
-                MODEL_DIR: dg.MetadataValue.path(str(model_path.parent)),
+                MODEL_DIR: dg.MetadataValue.path(directory.location_of(model_path.parent)),
                 "train_period": f"{fold.train_start} to {fold.train_end}",
                 "test_period": f"{fold.test_start} to {fold.test_end}",
             }
@@ -147,29 +146,33 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
     ) -> dg.MaterializeResult:
         fold_index, seed = _partition(context)
         name = fold_name(fold_index, seed)
-        directory = evaluation_dir(storage) / FOLDS_DIR / name
-        model_path = ModelDir(directory / "model").final_model
-        if not model_path.is_file():
-            raise dg.Failure(f"no fold model at {model_path}; materialize fold_model {name}")
-        with reported_as_failure():
-            tickers = Manifest.read(ModelDir(directory / "model").manifest).tickers
-            market = _market(storage, tickers)
+        model_files = [f"{name}/model/{f}" for f in object_store.model_files(FINAL_MODEL)]
+        with (
+            reported_as_failure(),
+            storage.working_copy(EVALUATION, FOLDS_DIR, fetch=model_files) as folds,
+        ):
+            model_dir = ModelDir(folds.path / name / "model")
+            if not model_dir.final_model.is_file():
+                raise dg.Failure(
+                    f"no fold model at {folds.location_of(model_dir.final_model)}; "
+                    f"materialize fold_model {name}"
+                )
+            tickers = Manifest.read(model_dir.manifest).tickers
+            market = storage.load_market(tickers)
             fold = _fold(market, evaluation, fold_index)
             result = backtest_fold(
-                model_path,
+                model_dir.final_model,
                 market,
                 fold,
                 seed,
-                directory / "backtest",
+                folds.path / name / "backtest",
                 baselines=evaluation.baselines,
                 cost_multipliers=evaluation.cost_multipliers,
             )
-            path = write_json_atomic(
-                evaluation_dir(storage) / FOLDS_DIR / f"{name}.json", result.to_dict()
-            )
+            path = write_json_atomic(folds.path / f"{name}.json", result.to_dict())
         return dg.MaterializeResult(
             metadata={
-                "result": dg.MetadataValue.path(str(path)),
+                "result": dg.MetadataValue.path(folds.location_of(path)),
                 **{f"{m}_sharpe": v["sharpe"] for m, v in result.metrics.items()},
             }
         )
@@ -184,12 +187,18 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
         ),
     )
     def verdict(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dg.MaterializeResult:
-        root = evaluation_dir(storage)
         names = [fold_name(f, s) for f in range(evaluation.folds.n_folds) for s in evaluation.seeds]
-        missing = [n for n in names if not (root / FOLDS_DIR / f"{n}.json").is_file()]
-        if missing:
-            raise dg.Failure(f"fold results missing: {missing}; materialize fold_backtest")
-        with reported_as_failure():
+        fetch = [
+            *(f"{FOLDS_DIR}/{n}.json" for n in names),
+            *(f"{FOLDS_DIR}/{n}/{TRAINING_FILE}" for n in names),
+            f"{FOLDS_DIR}/{names[0]}/model/{MANIFEST}",
+            TRIALS_FILE,
+        ]
+        with reported_as_failure(), storage.working_copy(EVALUATION, fetch=fetch) as copy:
+            root = copy.path
+            missing = [n for n in names if not (root / FOLDS_DIR / f"{n}.json").is_file()]
+            if missing:
+                raise dg.Failure(f"fold results missing: {missing}; materialize fold_backtest")
             results = [
                 FoldResult.from_dict(json.loads((root / FOLDS_DIR / f"{n}.json").read_text()))
                 for n in names
@@ -205,12 +214,12 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
             tickers = Manifest.read(
                 ModelDir(root / FOLDS_DIR / names[0] / "model").manifest
             ).tickers
-            market = _market(storage, tickers)
+            market = storage.load_market(tickers)
             fingerprint = market_fingerprint(market, make_folds(market.dates, evaluation.folds))
             judged = judge(
                 results,
                 evaluation,
-                TrialRegistry(root / "trials.json"),
+                TrialRegistry(root / TRIALS_FILE),
                 fingerprint,
                 configs[0],
                 output_path=root / VERDICT_FILE,
@@ -219,7 +228,7 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
         agent = judged.to_dict()["agent"]["sharpe"]
         return dg.MaterializeResult(
             metadata={
-                "verdict": dg.MetadataValue.path(str(root / VERDICT_FILE)),
+                "verdict": dg.MetadataValue.path(copy.location_of(root / VERDICT_FILE)),
                 "promoted": judged.promoted,
                 "agent_iqm_sharpe": agent["iqm"],
                 "dsr": judged.dsr,
@@ -233,8 +242,8 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
         description="Passes only when the verdict promotes the agent (every gate criterion).",
     )
     def promotion_gate(storage: PloutosStorage) -> dg.AssetCheckResult:
-        path = evaluation_dir(storage) / VERDICT_FILE
-        values = json.loads(path.read_text())
+        with reported_as_failure():
+            values = json.loads(object_store.read_bytes(storage.location(EVALUATION, VERDICT_FILE)))
         return dg.AssetCheckResult(
             passed=bool(values["promoted"]),
             metadata={
@@ -256,18 +265,22 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
     def production_model(
         context: dg.AssetExecutionContext, storage: PloutosStorage
     ) -> dg.MaterializeResult:
-        path = evaluation_dir(storage) / VERDICT_FILE
-        if not path.is_file():
+        path = storage.location(EVALUATION, VERDICT_FILE)
+        if not object_store.exists(path):
             raise dg.Failure(f"no verdict at {path}; materialize fold_backtest and verdict first")
-        model_dir = latest_model_dir(context.instance, trained_model.key)
-        with reported_as_failure():
+        model_location = latest_model_location(context.instance, trained_model.key)
+        with (
+            reported_as_failure(),
+            object_store.working_copy(model_location, fetch=[MANIFEST]) as model_dir,
+        ):
             last_bar = iso_day(storage.read_ohlcv_bars()["date"].max().to_datetime64())
-            promotion = promote(model_dir, json.loads(path.read_text()), path, last_bar=last_bar)
-        context.log.info(f"promoted {model_dir.path} by {path}; paper trading from {last_bar}")
+            verdict_values = json.loads(object_store.read_bytes(path))
+            promotion = promote(ModelDir(model_dir.path), verdict_values, path, last_bar=last_bar)
+        context.log.info(f"promoted {model_location} by {path}; paper trading from {last_bar}")
         return dg.MaterializeResult(
             metadata={
-                MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
-                "verdict": dg.MetadataValue.path(str(path)),
+                MODEL_DIR: dg.MetadataValue.path(model_location),
+                "verdict": dg.MetadataValue.path(path),
                 "trial_key": promotion.trial_key,
                 "agent_iqm_sharpe": promotion.agent_iqm_sharpe,
                 "dsr": promotion.dsr,

@@ -65,7 +65,7 @@ def _add_partition_metadata(
                 "rows": len(index),
                 "first_date": str(index[0].date()) if len(index) else "",
                 "last_date": str(index[-1].date()) if len(index) else "",
-                "path": dg.MetadataValue.path(str(storage.feature_path(ticker))),
+                "path": dg.MetadataValue.path(storage.feature_location(ticker)),
             },
             partition_key=ticker,
         )

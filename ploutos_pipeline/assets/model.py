@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from ploutos_core import object_store
 from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.config import TrainingConfig
-from ploutos_core.market import load_market
+from ploutos_core.object_store import WorkingCopy
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
@@ -33,7 +34,8 @@ def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> lis
     if not tickers:
         raise dg.Failure("raw_ohlcv has not been materialized; run `make demo` or materialize it")
     done = context.instance.get_materialized_partitions(features.key)
-    missing = [t for t in tickers if t not in done or not storage.feature_path(t).exists()]
+    stored = storage.feature_tickers()
+    missing = [t for t in tickers if t not in done or t not in stored]
     if missing:
         raise dg.Failure(
             f"{len(missing)} features partitions are missing: {missing[:20]}. Materialize them "
@@ -43,19 +45,27 @@ def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> lis
     return tickers
 
 
-def latest_model_dir(instance: dg.DagsterInstance, asset: dg.AssetKey) -> ModelDir:
-    """The directory of ``asset``'s latest materialization (a model asset's ``model_dir``)."""
+def latest_model_location(instance: dg.DagsterInstance, asset: dg.AssetKey) -> str:
+    """The directory (a path or a URL) of ``asset``'s latest materialization (a model asset's
+    ``model_dir``)."""
     event = instance.get_latest_materialization_event(asset)
     if event is None or event.asset_materialization is None:
         raise dg.Failure(f"{asset.to_user_string()} has not been materialized; train a model first")
-    return ModelDir(event.asset_materialization.metadata[MODEL_DIR].value)
+    return str(event.asset_materialization.metadata[MODEL_DIR].value)
 
 
-def model_metadata(result: "TrainingResult") -> dict[str, object]:
-    """What the UI shows of a trained model, from its manifest."""
+def latest_model_dir(instance: dg.DagsterInstance, asset: dg.AssetKey) -> ModelDir:
+    """:func:`latest_model_location` on a local root, as a :class:`ModelDir`."""
+    return ModelDir(latest_model_location(instance, asset))
+
+
+def model_metadata(result: "TrainingResult", copy: WorkingCopy | None = None) -> dict[str, object]:
+    """What the UI shows of a trained model, from its manifest; paths as ``copy`` (the working
+    copy the model was trained into) names them."""
     manifest: Manifest = result.manifest
+    where = copy.location_of if copy is not None else str
     return {
-        MODEL_DIR: dg.MetadataValue.path(str(result.output_dir)),
+        MODEL_DIR: dg.MetadataValue.path(where(result.output_dir)),
         "timesteps": manifest.timesteps,
         "wall_time_s": round(result.wall_time_s, 1),
         "steps_per_second": round(result.steps_per_second, 1),
@@ -67,7 +77,9 @@ def model_metadata(result: "TrainingResult") -> dict[str, object]:
         "tickers": len(manifest.tickers),
         "train_period": str(manifest.train_period),
         "test_period": str(manifest.test_period),
-        "tensorboard": dg.MetadataValue.md(f"`tensorboard --logdir {result.tensorboard_dir}`"),
+        "tensorboard": dg.MetadataValue.md(
+            f"`tensorboard --logdir {where(result.tensorboard_dir)}`"
+        ),
     }
 
 
@@ -88,14 +100,12 @@ def trained_model(
     from ploutos_core.training import train
 
     tickers = _universe(context, storage)
-    model_dir = storage.new_model_dir(context.run.run_id)
+    location = storage.new_model_location(context.run.run_id)
     with reported_as_failure():
         training_config = to_core(config, TrainingConfig, "trained_model run config")
-        market = load_market(
-            storage.features_dir,
-            storage.raw_ohlcv_path,
-            tickers,
-            fingerprints=storage.read_fingerprints(),
-        )
-        result = train(training_config, market, model_dir.path, logger=context.log)
-    return dg.MaterializeResult(metadata=model_metadata(result))
+        market = storage.load_market(tickers)
+        # On an object store the model, its checkpoints and TensorBoard logs go up when the
+        # training ends, also when it is interrupted (interrupted_model.zip); manifest last.
+        with object_store.working_copy(location, upload_on_error=True) as copy:
+            result = train(training_config, market, copy.path, logger=context.log)
+    return dg.MaterializeResult(metadata=model_metadata(result, copy))

@@ -6,10 +6,9 @@ from ploutos_core.config import DataConfig
 from ploutos_core.data import content_hash, read_ohlcv
 from ploutos_core.data.lineage import diff_fingerprints, frame_fingerprint, ticker_fingerprints
 from ploutos_core.features import MIN_HISTORY_BARS
-from ploutos_core.storage import write_json_atomic, write_parquet_atomic
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions
-from ploutos_pipeline.resources import OhlcvSource, PloutosStorage
+from ploutos_pipeline.resources import RAW_OHLCV, OhlcvSource, PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
 
 RawOhlcvConfig = config_class_from_yaml(DataConfig, "data", "RawOhlcvConfig")
@@ -51,8 +50,7 @@ def raw_ohlcv(
     changes = diff_fingerprints(previous, fingerprints)
 
     with reported_as_failure():
-        write_parquet_atomic(storage.raw_ohlcv_path, frame)
-        write_json_atomic(storage.fingerprints_path, fingerprints)
+        storage.write_raw_ohlcv(frame, fingerprints)
 
     registered = set(context.instance.get_dynamic_partitions(ticker_partitions.name))
     added = sorted(set(fingerprints) - registered)
@@ -67,7 +65,7 @@ def raw_ohlcv(
     return dg.MaterializeResult(
         data_version=dg.DataVersion(frame_fingerprint(fingerprints)),
         metadata={
-            "path": dg.MetadataValue.path(str(storage.raw_ohlcv_path)),
+            "path": dg.MetadataValue.path(storage.location(RAW_OHLCV)),
             "source": dg.MetadataValue.path(ohlcv_source.path),
             "rows": len(frame),
             "tickers": len(fingerprints),

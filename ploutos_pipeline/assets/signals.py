@@ -20,7 +20,6 @@ from ploutos_core.artifacts import Manifest, ModelDir
 from ploutos_core.config import PaperConfig, default_config_path, load_config
 from ploutos_core.evaluation.promotion import Promotion, read_promotion
 from ploutos_core.evaluation.run import FOLDS_DIR
-from ploutos_core.market import load_market
 from ploutos_core.signals.drift import DriftBand, drift_band, fold_windows, paper_window
 from ploutos_core.signals.ledger import PaperLedger, write_session
 from ploutos_pipeline.assets.evaluation import production_model
@@ -54,12 +53,7 @@ def _ledger(
     from ploutos_core.signals.ledger import run_paper
 
     trained = load_trained_model(model_dir.final_model)
-    market = load_market(
-        storage.features_dir,
-        storage.raw_ohlcv_path,
-        Manifest.read(model_dir.manifest).tickers,
-        fingerprints=storage.read_fingerprints(),
-    )
+    market = storage.load_market(Manifest.read(model_dir.manifest).tickers)
     return trained, run_paper(trained, market, promotion.last_bar, paper_config())
 
 

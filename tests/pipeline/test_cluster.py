@@ -27,12 +27,13 @@ from ploutos_pipeline.executors import (
 )
 from ploutos_pipeline.partitions import ticker_partitions
 from tests.pipeline.conftest import write_market
-from tests.support.cluster import Cluster, running_cluster
+from tests.support.cluster import Cluster, environment, running_cluster
 from tests.support.configs import TINY_TRAINING
-from tests.support.servers import REPO
+from tests.support.servers import REPO, forget_s3_clients
 from tests.support.waiting import wait_for
 
 TRAINED = dg.AssetKey("trained_model")
+S3_PREFIX = "artifacts"
 # Still training when PostgreSQL stops (it stops as soon as the model directory appears), short
 # enough for its retry to finish in a minute or two on two shared cores.
 LONGER_TRAINING = {**TINY_TRAINING, "total_timesteps": 16_384, "checkpoint_freq": 8_192}
@@ -43,10 +44,33 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
     code_env = {
         "PLOUTOS_DATA": str(write_market(root / "ohlcv.csv")),
-        "PLOUTOS_STORAGE": str(root / "storage"),
+        # Every artifact in the cluster's S3 server (moto); nothing may appear under LOCAL_ROOT.
+        "PLOUTOS_STORAGE": f"s3://ploutos/{S3_PREFIX}",
+        "PLOUTOS_LOCAL_ROOT": str(root / "storage"),
     }
     with running_cluster(code_env) as running:
         yield running
+
+
+def _s3_env(cluster: Cluster) -> dict[str, str]:
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    return {"AWS_ENDPOINT_URL": cluster.env["PLOUTOS_S3_ENDPOINT"]} | {
+        k: cluster.env[k] for k in keys
+    }
+
+
+def _bucket_keys(cluster: Cluster, prefix: str) -> list[str]:
+    import boto3
+
+    env = _s3_env(cluster)
+    client = boto3.client(
+        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_DEFAULT_REGION"],
+    )  # fmt: skip
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket="ploutos", Prefix=f"{S3_PREFIX}/{prefix}"
+    )
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
 def _client(cluster: Cluster):
@@ -71,15 +95,18 @@ def _prepare_data(cluster: Cluster, instance: dg.DagsterInstance) -> None:
     from ploutos_pipeline.definitions import build_definitions
 
     defs = build_definitions(cluster.env["PLOUTOS_DATA"], cluster.env["PLOUTOS_STORAGE"])
-    defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(instance=instance)
-    tickers = instance.get_dynamic_partitions(ticker_partitions.name)
-    defs.resolve_job_def("refresh_features").execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": tickers[0],
-            "dagster/asset_partition_range_end": tickers[-1],
-        },
-    )
+    with environment(_s3_env(cluster)):
+        forget_s3_clients()
+        defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(instance=instance)
+        tickers = instance.get_dynamic_partitions(ticker_partitions.name)
+        defs.resolve_job_def("refresh_features").execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": tickers[0],
+                "dagster/asset_partition_range_end": tickers[-1],
+            },
+        )
+    forget_s3_clients()
 
 
 @pytest.mark.slow
@@ -114,6 +141,19 @@ def test_retrain_runs_on_celery_workers_and_postgres(cluster: Cluster) -> None:
         event = instance.get_latest_materialization_event(TRAINED)
         assert event is not None and event.run_id == run.run_id
 
+        # Every artifact went to the bucket, nothing under a local storage root.
+        model_dir = event.asset_materialization.metadata["model_dir"].value
+        stamp = model_dir.rsplit("/", 1)[1]
+        assert model_dir == f"s3://ploutos/{S3_PREFIX}/models/{stamp}"
+        models = _bucket_keys(cluster, f"models/{stamp}/")
+        for name in ("final_model.zip", "vecnormalize.pkl", "manifest.json"):
+            assert f"{S3_PREFIX}/models/{stamp}/{name}" in models, models
+        assert any("/tensorboard/" in k for k in models), models
+        backtests = _bucket_keys(cluster, "backtests/")
+        assert any(k.endswith("/metrics.json") for k in backtests), backtests
+        assert _bucket_keys(cluster, "raw_ohlcv/") and _bucket_keys(cluster, "features/")
+        assert not Path(cluster.env["PLOUTOS_LOCAL_ROOT"]).exists()
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
@@ -124,8 +164,14 @@ def test_postgres_down_during_a_run_fails_it_and_the_retry_succeeds(cluster: Clu
         features_before = instance.get_materialized_partitions(dg.AssetKey("features"))
 
         run_id = _retrain(cluster, LONGER_TRAINING)
-        storage = Path(cluster.env["PLOUTOS_STORAGE"])
-        wait_for(lambda: any(storage.glob(f"models/*-{run_id[:8]}")), "the training to start", 300)
+        wait_for(
+            lambda: any(
+                r.dagster_event is not None and r.step_key == "trained_model"
+                and r.dagster_event.event_type_value == "STEP_START"
+                for r in instance.all_logs(run_id)
+            ),
+            "the training to start", 300,
+        )  # fmt: skip
         cluster.stop_postgres()
         time.sleep(45)  # longer than dagster-postgres retries a lost connection
         cluster.script("up")  # restarts PostgreSQL; every other service is still running
