@@ -97,7 +97,7 @@ cluster: $(CLUSTER_STAMP)
 cluster-down:
 	PYTHON=$(abspath $(PY)) deploy/cluster.sh down
 
-# The cluster tests start PostgreSQL, Redis, moto and Celery workers (about 5 minutes); `make test`
+# The cluster and object-store tests start PostgreSQL, Redis, moto and Celery workers; `make test`
 # skips them where the cluster extra is not installed, which keeps it within its time budget.
 test-cluster: $(CLUSTER_STAMP)
-	$(PY) -m pytest tests/pipeline/test_cluster.py
+	$(PY) -m pytest tests/pipeline/test_cluster.py tests/pipeline/test_object_storage.py tests/core/test_object_store.py
