@@ -18,7 +18,6 @@ from ploutos_core.evaluation.report import (
     render_report,
     write_verdict_report,
 )
-from ploutos_core.evaluation.run import AGENT
 from tests.support.evaluation import BOOTSTRAP, synthetic_results, synthetic_verdict
 
 
