@@ -361,7 +361,6 @@ def agent_returns(results: Sequence[FoldResult]) -> np.ndarray:
 
 
 def _cost_entry(
-    results: Sequence[FoldResult],
     folds: list[int],
     seeds: list[int],
     cells: dict,
@@ -377,7 +376,7 @@ def _cost_entry(
         return np.array([[sharpe(cells[(f, s)])[multiplier] for s in seeds] for f in folds])
 
     agent = _iqm_dict(iqm_interval(scores(lambda r: r.cost_sharpe), **bootstrap))
-    if not all(multiplier in r.cost_benchmark_sharpe for r in results):
+    if not all(multiplier in r.cost_benchmark_sharpe for r in cells.values()):
         return {**agent, "buy_and_hold": None, "beats_buy_and_hold": None}
     held = _iqm_dict(iqm_interval(scores(lambda r: r.cost_benchmark_sharpe), **bootstrap))
     return {**agent, "buy_and_hold": held, "beats_buy_and_hold": agent["iqm"] > held["iqm"]}
@@ -427,7 +426,7 @@ def judge(
         "seed": evaluation.bootstrap.seed,
     }
     cost_sensitivity = {
-        f"{float(m):g}": _cost_entry(results, folds, seeds, cells, float(m), kwargs)
+        f"{float(m):g}": _cost_entry(folds, seeds, cells, float(m), kwargs)
         for m in evaluation.cost_multipliers
     }
     verdict = Verdict(
