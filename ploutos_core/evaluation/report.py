@@ -102,7 +102,10 @@ def _statistics(verdict: Verdict) -> str:
         ],
     )  # fmt: skip
     return (
-        "<h2>Probability of improvement</h2>" + improvement + "<h2>Overfitting</h2>" + overfitting
+        "<h2>Probability of improvement</h2>"
+        + improvement
+        + "<h2>Skill and overfitting</h2>"
+        + overfitting
     )
 
 
