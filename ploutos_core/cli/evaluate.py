@@ -4,8 +4,10 @@ baselines, with confidence intervals, the Deflated Sharpe Ratio, PBO and the pro
 Files under ``--output DIR``:
 
 - ``verdict.json``: the verdict (:class:`ploutos_core.evaluation.run.Verdict`);
+- ``report.html`` and ``verdict_{intervals,fold_equity,profile}.png``: the verdict for a person
+  (:mod:`ploutos_core.evaluation.report`);
 - ``folds/fold<F>_seed<S>.json``: each fold x seed result (per-bar test returns and metrics of
-  the agent and every baseline, the agent's Sharpe per cost multiplier);
+  the agent and every baseline, the agent's and buy-and-hold's Sharpe per cost multiplier);
 - ``folds/fold<F>_seed<S>/model`` and ``.../backtest``: each fold's model and backtest.
 
 The trial registry (every configuration tried on this data, the DSR's number of trials and
@@ -77,7 +79,8 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     not: the verdict is the result)."""
     from ploutos_core import object_store
     from ploutos_core.cli.common import market_from_csv
-    from ploutos_core.evaluation.run import run_evaluation
+    from ploutos_core.evaluation.report import write_verdict_report
+    from ploutos_core.evaluation.run import FoldResult, run_evaluation
     from ploutos_core.evaluation.trials import TrialRegistry
 
     training_overrides = {
@@ -108,9 +111,15 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
         object_store.working_copy(args.output) as output,
     ):
         registry = TrialRegistry(registry_path)
-        verdict = run_evaluation(training, evaluation, market, output.path, registry, logger=log)
+        results: list[FoldResult] = []
+        verdict = run_evaluation(
+            training, evaluation, market, output.path, registry, logger=log,
+            on_result=results.append,
+        )  # fmt: skip
+        report = write_verdict_report(output.path, verdict, results, evaluation.bootstrap)
     values = verdict.to_dict()
     print(f"verdict:     {object_store.join(args.output, 'verdict.json')}")
+    print(f"report:      {object_store.join(args.output, report.paths['report'].name)}")
     print(f"trials:      {trials} ({verdict.n_trials} on this data)")
     agent = values["agent"]["sharpe"]
     print(

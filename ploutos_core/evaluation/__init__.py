@@ -13,6 +13,8 @@ trusted? Pure NumPy/SciPy; no training, no Dagster.
 - :mod:`.gate`: :func:`promotion_decision` against ``GateConfig``'s thresholds
 - :mod:`.promotion`: ``promotion.json``, the record that a model passed the gate (imported from
   its module: it reads model directories)
+- :mod:`.plots` and :mod:`.report`: the verdict's figures and ``report.html`` (imported from
+  their modules: they need matplotlib and the fold results of :mod:`.run`)
 
 Settings: :class:`ploutos_core.config.EvaluationConfig` (``config/evaluation.yaml``).
 """

@@ -105,9 +105,10 @@ def scaled_costs(env_config: EnvConfig, multiplier: float) -> EnvConfig:
 
 @dataclass(frozen=True)
 class FoldResult:
-    """One fold x seed: per method (``agent`` and each baseline) the per-bar returns of the test
-    window and its metrics (:data:`METRIC_KEYS`), and the agent's Sharpe at each cost
-    multiplier."""
+    """One fold x seed: per method (``agent``, ``buy_and_hold`` and each baseline) the per-bar
+    returns of the test window and its metrics (:data:`METRIC_KEYS`), and at each cost
+    multiplier the agent's Sharpe (``cost_sharpe``) and buy-and-hold's through the same scaled
+    costs (``cost_benchmark_sharpe``; empty in results written before it existed)."""
 
     fold: int
     seed: int
@@ -117,6 +118,7 @@ class FoldResult:
     metrics: Mapping[str, Mapping[str, float]]
     cost_sharpe: Mapping[float, float]
     model_path: str = ""
+    cost_benchmark_sharpe: Mapping[float, float] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -134,6 +136,9 @@ class FoldResult:
             "metrics": {k: dict(v) for k, v in self.metrics.items()},
             "cost_sharpe": [[float(m), float(s)] for m, s in self.cost_sharpe.items()],
             "model_path": self.model_path,
+            "cost_benchmark_sharpe": [
+                [float(m), float(s)] for m, s in self.cost_benchmark_sharpe.items()
+            ],
         }
 
     @classmethod
@@ -147,6 +152,9 @@ class FoldResult:
             metrics={k: {m: float(x) for m, x in v.items()} for k, v in values["metrics"].items()},
             cost_sharpe={float(m): float(s) for m, s in values["cost_sharpe"]},
             model_path=str(values.get("model_path", "")),
+            cost_benchmark_sharpe={
+                float(m): float(s) for m, s in values.get("cost_benchmark_sharpe", [])
+            },
         )
 
 
@@ -208,7 +216,7 @@ def backtest_fold(
 ) -> FoldResult:
     """The fold's model over its test window (files in ``output_dir``), beside ``baselines``
     on the same bars with the model's environment and costs (looking back through ``market``),
-    and re-simulated with the costs times each multiplier."""
+    and re-simulated, with buy-and-hold, with the costs times each multiplier."""
     from ploutos_core.artifacts import load_trained_model
     from ploutos_core.backtest.run import INFERENCE_THREADS, _torch_threads, run_backtest
 
@@ -226,15 +234,18 @@ def backtest_fold(
     names = list(dict.fromkeys(["buy_and_hold", *baselines]))
     runs.update(run_baselines(names, market, test, env_config, seed))
     benchmark = per_bar_returns(runs["buy_and_hold"].equity)
-    kept = [AGENT, *baselines]
-    cost_sharpe = {}
+    kept = [AGENT, *names]
+    cost_sharpe, cost_benchmark_sharpe = {}, {}
     for multiplier in cost_multipliers:
         if multiplier == 1.0:
-            run = report.strategy
+            run, held = report.strategy, runs["buy_and_hold"]
         else:
+            scaled = scaled_costs(env_config, multiplier)
             with _torch_threads(INFERENCE_THREADS):
-                run = simulate(test, scaled_costs(env_config, multiplier), trained.policy(True))
+                run = simulate(test, scaled, trained.policy(True))
+            held = run_baselines(["buy_and_hold"], market, test, scaled, seed)["buy_and_hold"]
         cost_sharpe[float(multiplier)] = float(run.metrics()["sharpe"])
+        cost_benchmark_sharpe[float(multiplier)] = float(held.metrics()["sharpe"])
     return FoldResult(
         fold=fold.index,
         seed=seed,
@@ -244,6 +255,7 @@ def backtest_fold(
         metrics={name: method_metrics(runs[name], benchmark) for name in kept},
         cost_sharpe=cost_sharpe,
         model_path=str(model_path),
+        cost_benchmark_sharpe=cost_benchmark_sharpe,
     )
 
 
@@ -290,7 +302,7 @@ class Verdict:
     psr: float
     dsr: float
     pbo: float | None
-    cost_sensitivity: dict[str, dict[str, float]]
+    cost_sensitivity: dict[str, dict[str, Any]]
     promoted: bool
     reasons: list[str]
     gate: dict[str, Any] = field(default_factory=dict)
@@ -350,6 +362,28 @@ def agent_returns(results: Sequence[FoldResult]) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _cost_entry(
+    folds: list[int],
+    seeds: list[int],
+    cells: dict,
+    multiplier: float,
+    bootstrap: dict[str, Any],
+) -> dict[str, Any]:
+    """The verdict at one cost multiplier: the agent's IQM Sharpe and interval (``iqm``,
+    ``ci_low``, ``ci_high``), buy-and-hold's through the same costs (``buy_and_hold``) and
+    ``beats_buy_and_hold`` (agent's IQM above buy-and-hold's); the last two ``None`` when a
+    result lacks buy-and-hold's cost runs."""
+
+    def scores(sharpe: Callable[[FoldResult], Mapping[float, float]]) -> np.ndarray:
+        return np.array([[sharpe(cells[(f, s)])[multiplier] for s in seeds] for f in folds])
+
+    agent = _iqm_dict(iqm_interval(scores(lambda r: r.cost_sharpe), **bootstrap))
+    if not all(multiplier in r.cost_benchmark_sharpe for r in cells.values()):
+        return {**agent, "buy_and_hold": None, "beats_buy_and_hold": None}
+    held = _iqm_dict(iqm_interval(scores(lambda r: r.cost_benchmark_sharpe), **bootstrap))
+    return {**agent, "buy_and_hold": held, "beats_buy_and_hold": agent["iqm"] > held["iqm"]}
+
+
 def judge(
     results: Sequence[FoldResult],
     evaluation: EvaluationConfig,
@@ -393,12 +427,10 @@ def judge(
         "confidence": evaluation.bootstrap.confidence,
         "seed": evaluation.bootstrap.seed,
     }
-    cost_sensitivity = {}
-    for multiplier in evaluation.cost_multipliers:
-        scores = np.array(
-            [[cells[(f, s)].cost_sharpe[float(multiplier)] for s in seeds] for f in folds]
-        )
-        cost_sensitivity[f"{float(multiplier):g}"] = _iqm_dict(iqm_interval(scores, **kwargs))
+    cost_sensitivity = {
+        f"{float(m):g}": _cost_entry(folds, seeds, cells, float(m), kwargs)
+        for m in evaluation.cost_multipliers
+    }
     verdict = Verdict(
         n_folds=len(folds),
         seeds=seeds,

@@ -6,7 +6,8 @@ assets, one partition per fold x seed.
 - ``fold_backtest``: :func:`~ploutos_core.evaluation.run.backtest_fold`, the model beside the
   baselines over the fold's test window; writes the fold result JSON;
 - ``verdict``: :func:`~ploutos_core.evaluation.run.judge` of every fold x seed result, with the
-  trial registry ``<storage>/evaluation/trials.json``; writes ``verdict.json``;
+  trial registry ``<storage>/evaluation/trials.json``; writes ``verdict.json``, ``report.html``
+  and the plots (:mod:`ploutos_core.evaluation.report`), the plots also in its metadata;
 - ``promotion_gate``: a blocking check on ``verdict``: it passes when the verdict promotes;
 - ``production_model``: the latest ``trained_model``, promoted (``promotion.json`` in its
   directory) when the verdict passed the gate and judged that model's config.
@@ -187,6 +188,9 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
         ),
     )
     def verdict(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dg.MaterializeResult:
+        from ploutos_core.backtest.plots import markdown_image
+        from ploutos_core.evaluation.report import write_verdict_report
+
         names = [fold_name(f, s) for f in range(evaluation.folds.n_folds) for s in evaluation.seeds]
         fetch = [
             *(f"{FOLDS_DIR}/{n}.json" for n in names),
@@ -224,15 +228,21 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
                 configs[0],
                 output_path=root / VERDICT_FILE,
             )
+            report = write_verdict_report(root, judged, results, evaluation.bootstrap)
         context.log.info(f"promoted: {judged.promoted}; " + "; ".join(judged.reasons))
         agent = judged.to_dict()["agent"]["sharpe"]
         return dg.MaterializeResult(
             metadata={
                 "verdict": dg.MetadataValue.path(copy.location_of(root / VERDICT_FILE)),
+                "report": dg.MetadataValue.path(copy.location_of(report.paths["report"])),
                 "promoted": judged.promoted,
                 "agent_iqm_sharpe": agent["iqm"],
                 "dsr": judged.dsr,
                 "n_trials": judged.n_trials,
+                **{
+                    f"{name}_plot": dg.MetadataValue.md(markdown_image(png, name))
+                    for name, png in report.thumbnails.items()
+                },
             }
         )
 

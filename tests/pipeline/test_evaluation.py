@@ -60,6 +60,11 @@ def test_fold_assets_then_verdict_and_gate(pipeline: Pipeline) -> None:
     verdict_path = Path(pipeline.storage) / "evaluation" / "verdict.json"
     written = json.loads(verdict_path.read_text())
     assert written["n_folds"] == 2 and written["seeds"] == [3] and written["promoted"] is False
+    metadata = result.asset_materializations_for_node("verdict")[-1].metadata
+    assert metadata["report"].value == str(verdict_path.parent / "report.html")
+    assert "Not promoted" in verdict_path.with_name("report.html").read_text()
+    for name in ("intervals", "fold_equity", "profile"):
+        assert metadata[f"{name}_plot"].value.startswith(f"![{name}](data:image/png;base64,")
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "promotion_gate" and check.passed is False
     assert not result.asset_materializations_for_node("production_model")

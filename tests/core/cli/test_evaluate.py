@@ -44,6 +44,10 @@ def test_ploutos_evaluate_command(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main([*argv, "--seeds", "1", "--folds", "2"]) == 0
     printed = capsys.readouterr().out
     assert f"verdict:     {out / 'verdict.json'}" in printed
+    assert f"report:      {out / 'report.html'}" in printed
+    for plot in ("intervals", "fold_equity", "profile"):
+        assert (out / f"verdict_{plot}.png").read_bytes().startswith(b"\x89PNG")
+    assert "Not promoted" in (out / "report.html").read_text()
     assert "promoted:    no" in printed
     verdict = json.loads((out / "verdict.json").read_text())
     assert (verdict["n_folds"], verdict["seeds"], verdict["n_trials"]) == (2, [4], 1)

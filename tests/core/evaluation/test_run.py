@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from ploutos_core.config import EvaluationConfig, FoldConfig
+from ploutos_core.evaluation.aggregate import interquartile_mean
 from ploutos_core.evaluation.folds import make_folds
 from ploutos_core.evaluation.run import (
     AGENT,
@@ -22,6 +24,7 @@ from ploutos_core.evaluation.run import (
 )
 from ploutos_core.evaluation.trials import TrialRegistry
 from tests.support.configs import tiny_training
+from tests.support.evaluation import synthetic_results
 from tests.support.markets import random_feature_market
 
 FEATURES = ("f0", "f1")
@@ -74,6 +77,9 @@ def test_fold_result_round_trips_through_json(market, tmp_path) -> None:
     assert result.returns[AGENT].shape == (59,)
     assert result.metrics["buy_and_hold"]["excess_sharpe"] == 0.0
     assert result.cost_sharpe[1.0] == result.metrics[AGENT]["sharpe"]
+    held = result.cost_benchmark_sharpe
+    assert held[1.0] == result.metrics["buy_and_hold"]["sharpe"]
+    assert held[3.0] < held[1.0]  # buy-and-hold pays its entry costs three times over
     again = FoldResult.from_dict(json.loads(json.dumps(result.to_dict())))
     assert again.to_dict() == result.to_dict()
 
@@ -103,35 +109,6 @@ def test_tiny_evaluation_gives_a_reproducible_verdict_and_no_promotion(market, t
     assert 0.0 <= first["psr"] <= 1.0 and 0.0 <= first["dsr"] <= 1.0
 
 
-def synthetic_results(agent_drift: float, seed: int) -> list[FoldResult]:
-    """Fold x seed results without training: the agent's returns drift by ``agent_drift``."""
-    rng = np.random.default_rng(seed)
-    results = []
-    for fold in range(3):
-        for s in range(3):
-            returns = {
-                AGENT: rng.normal(agent_drift, 0.01, 80),
-                "buy_and_hold": rng.normal(0.0, 0.01, 80),
-            }
-            metrics = {
-                name: {
-                    "sharpe": annualized_sharpe(r),
-                    "excess_sharpe": annualized_sharpe(r - returns["buy_and_hold"]),
-                    "total_return": float(np.prod(1 + r) - 1),
-                    "max_drawdown": -0.1,
-                    "turnover": 1.0,
-                    "costs": 10.0,
-                }
-                for name, r in returns.items()
-            }
-            sharpe = metrics[AGENT]["sharpe"]
-            results.append(
-                FoldResult(fold, s, "2020-01-01", "2020-04-01", returns, metrics,
-                           {0.0: sharpe + 0.1, 1.0: sharpe})
-            )  # fmt: skip
-    return results
-
-
 def test_judge_counts_trials_and_estimates_pbo_from_the_second(tmp_path) -> None:
     config = EvaluationConfig(
         seeds=[0, 1, 2], baselines=["buy_and_hold"], cost_multipliers=[0.0, 1.0],
@@ -152,3 +129,37 @@ def test_judge_counts_trials_and_estimates_pbo_from_the_second(tmp_path) -> None
     assert first.to_dict()["agent"]["sharpe"]["iqm"] > second.to_dict()["agent"]["sharpe"]["iqm"]
     with pytest.raises(EvaluationError, match="grid"):
         judge(synthetic_results(0.0, 2)[:-1], config, registry, "data", tiny_training())
+
+
+def test_cost_sensitivity_says_where_the_agent_stops_beating_buy_and_hold(tmp_path) -> None:
+    config = EvaluationConfig(
+        seeds=[0, 1, 2], baselines=["buy_and_hold"], cost_multipliers=[0.0, 1.0, 2.0],
+        bootstrap={"reps": 200},
+    )  # fmt: skip
+    agent = {0.0: 1.5, 1.0: 0.8, 2.0: 0.1}
+    held = {0.0: 0.6, 1.0: 0.5, 2.0: 0.4}
+    results = [
+        replace(
+            r,
+            cost_sharpe={m: v + 0.01 * r.fold - 0.02 * r.seed for m, v in agent.items()},
+            cost_benchmark_sharpe={m: v + 0.03 * r.fold for m, v in held.items()},
+        )
+        for r in synthetic_results(0.001, 3)
+    ]
+    registry = TrialRegistry(tmp_path / "trials.json")
+    sensitivity = judge(results, config, registry, "data", tiny_training()).cost_sensitivity
+    assert list(sensitivity) == ["0", "1", "2"]
+    assert [e["beats_buy_and_hold"] for e in sensitivity.values()] == [True, True, False]
+    for multiplier, entry in zip((0.0, 1.0, 2.0), sensitivity.values(), strict=True):
+        agent_scores = np.array([[r.cost_sharpe[multiplier]] for r in results]).reshape(3, 3)
+        assert entry["iqm"] == pytest.approx(interquartile_mean(agent_scores))
+        assert entry["ci_low"] <= entry["iqm"] <= entry["ci_high"]
+        assert entry["buy_and_hold"]["iqm"] == pytest.approx(held[multiplier] + 0.03)
+
+    old = [
+        FoldResult.from_dict({k: v for k, v in r.to_dict().items() if k != "cost_benchmark_sharpe"})
+        for r in results
+    ]
+    entry = judge(old, config, registry, "data", tiny_training()).cost_sensitivity["2"]
+    assert entry["iqm"] == sensitivity["2"]["iqm"]
+    assert entry["buy_and_hold"] is None and entry["beats_buy_and_hold"] is None
