@@ -53,12 +53,11 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m ploutos_pipeline.demo
 
 # Two workers: the slow tests spend much of their time waiting on Dagster's processes and
-# daemons. A module's tests stay on one worker (its fixtures, e.g. live servers, start once), and
-# the tests' tiny networks run on one thread per process (two workers share the cores).
+# daemons. A module's tests stay on one worker (its fixtures, e.g. live servers, start once).
 TEST_WORKERS ?= 2
 
 test: $(STAMP) chromium
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work
 # offline); it is skipped where Chromium cannot be installed.

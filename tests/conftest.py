@@ -63,13 +63,6 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser test (the longest), then the other slow tests (training, servers), then the
-    rest: with ``make test``'s two workers, the long ones start at once instead of one of them
-    finishing alone at the end."""
-
-    def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker("browser"):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
-
-    items.sort(key=rank)
+    """Slow tests (training, servers) first: with ``make test``'s two workers, the long ones
+    start at once instead of one of them finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
