@@ -187,25 +187,19 @@ class PloutosStorage(dg.ConfigurableResource):
         with self.market_inputs(tickers) as (features_dir, raw_path):
             return load_market(features_dir, raw_path, tickers, fingerprints=fingerprints)
 
-    def read_ohlcv_rows(self, tickers: list[str] | None = None) -> pd.DataFrame:
-        """Read the raw_ohlcv table, or only ``tickers``' rows (a Parquet predicate pushdown)."""
+    def read_ohlcv_rows(
+        self, tickers: list[str] | None = None, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Read the raw_ohlcv table, or only ``tickers``' rows and ``columns`` (both pushed down
+        to Parquet); ``columns`` must include ``ticker``."""
         location = self.location(RAW_OHLCV)
         if not object_store.exists(location):
             raise StorageError(f"{location} does not exist; materialize raw_ohlcv first")
         filters = None if tickers is None else [("ticker", "in", list(tickers))]
-        table = object_store.read_table(location, filters=filters)
+        table = object_store.read_table(location, filters=filters, columns=columns)
         frame = table.to_pandas()
         frame["ticker"] = frame["ticker"].astype("string")
         return frame.reset_index(drop=True)
-
-    def read_ohlcv_bars(self) -> pd.DataFrame:
-        """The ``date`` and ``ticker`` columns of raw_ohlcv: which ticker has a bar on which day."""
-        location = self.location(RAW_OHLCV)
-        if not object_store.exists(location):
-            raise StorageError(f"{location} does not exist; materialize raw_ohlcv first")
-        frame = object_store.read_table(location, columns=["date", "ticker"]).to_pandas()
-        frame["ticker"] = frame["ticker"].astype("string")
-        return frame
 
     def paper_dir(self, model_dir: ModelDir) -> Path:
         """Signals and the paper ledger of a model: ``paper/<model directory name>``."""

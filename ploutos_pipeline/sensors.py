@@ -119,10 +119,11 @@ def paper_sessions_sensor(
         return dg.SkipReason("features have not been materialized")
     try:
         model_dir, promotion = production(context.instance)
-        dates = storage.read_ohlcv_bars()["date"].drop_duplicates().sort_values()
+        bars = storage.read_ohlcv_rows(columns=["date", "ticker"])
     except (PloutosError, dg.Failure) as exc:
         return dg.SkipReason(str(exc))
-    sessions = [iso_day(d) for d in dates.to_numpy() if iso_day(d) > promotion.last_bar]
+    days = (iso_day(d) for d in bars["date"].drop_duplicates().sort_values().to_numpy())
+    sessions = [day for day in days if day > promotion.last_bar]
     known = set(context.instance.get_dynamic_partitions(session_partitions.name))
     paper = storage.paper_dir(model_dir)
     # A session that cannot be booked yet (a late bar) is tried again after the next refresh.

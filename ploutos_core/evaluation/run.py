@@ -195,13 +195,17 @@ def train_fold(
     window = market.period(fold.train_start, fold.test_end)
     config = training.model_copy(update={"seed": seed, "split": fold_split(window, fold)})
     result = train(config, window, output_dir, logger=logger, progress_every=None)
-    test_period = (result.manifest.test_period.start, result.manifest.test_period.end)
-    if test_period != (fold.test_start, fold.test_end):
+    _check_test_window(fold, (result.manifest.test_period.start, result.manifest.test_period.end))
+    return Path(result.model_path)
+
+
+def _check_test_window(fold: Fold, test_period: tuple[str, str]) -> None:
+    """Raise unless a fold model's test period is the fold's test window."""
+    if tuple(test_period) != (fold.test_start, fold.test_end):
         raise EvaluationError(
             f"fold {fold.index}: the model's test period {test_period} is not the fold's "
             f"test window ({fold.test_start}, {fold.test_end})"
         )
-    return Path(result.model_path)
 
 
 def backtest_fold(
@@ -221,11 +225,7 @@ def backtest_fold(
     from ploutos_core.backtest.run import INFERENCE_THREADS, _torch_threads, run_backtest
 
     trained = load_trained_model(model_path)
-    if tuple(trained.test_period) != (fold.test_start, fold.test_end):
-        raise EvaluationError(
-            f"fold {fold.index}: the model's test period {trained.test_period} is not the fold's "
-            f"test window ({fold.test_start}, {fold.test_end})"
-        )
+    _check_test_window(fold, trained.test_period)
     window = market.period(fold.train_start, fold.test_end)
     report = run_backtest(model_path, window, BacktestConfig(top_k=0), output_dir)
     test = window.period(fold.test_start, fold.test_end)
