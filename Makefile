@@ -53,11 +53,13 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m ploutos_pipeline.demo
 
 # Two workers: the slow tests spend much of their time waiting on Dagster's processes and
-# daemons. A module's tests stay on one worker (its fixtures, e.g. live servers, start once).
+# daemons. A module's tests stay on one worker (its fixtures, e.g. live servers, start once), and
+# modules start in conftest's order, slow ones first (xdist's own order, by test count, would start
+# the one-test browser module last).
 TEST_WORKERS ?= 2
 
 test: $(STAMP) chromium
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work
 # offline); it is skipped where Chromium cannot be installed.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -339,6 +341,17 @@ class InterruptAt(BaseCallback):
         return True
 
 
+@contextlib.contextmanager
+def plain_sigterm() -> Iterator[None]:
+    """SIGTERM's default disposition, as in a plain ``ploutos train`` process (an earlier test in
+    the same worker may have left a handler of Dagster's)."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _sigterm() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -353,14 +366,13 @@ def _terminate() -> None:
 def test_interruption_saves_a_loadable_model_then_reraises(
     market: MarketData, tmp_path: Path, interrupt, expected
 ) -> None:
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        pytest.skip("the test process has its own SIGTERM handler")
     config = tiny_config(total_timesteps=10_000)
     out = tmp_path / "model"
     threads = torch.get_num_threads()
-    with pytest.raises(expected):
-        train(config, market, out, extra_callbacks=[InterruptAt(400, interrupt)])
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with plain_sigterm():
+        with pytest.raises(expected):
+            train(config, market, out, extra_callbacks=[InterruptAt(400, interrupt)])
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # train restored it
     assert torch.get_num_threads() == threads  # rollouts run on one thread; restored
     model = PPO.load(out / "interrupted_model.zip", device="cpu")
     assert model.num_timesteps == 400
