@@ -4,6 +4,8 @@ without the pattern.
 
     .venv/bin/python benchmarks/bench_learning.py                     # 3 seeds x 300k timesteps
     .venv/bin/python benchmarks/bench_learning.py --timesteps 20000 --seeds 1   # a smoke run
+    .venv/bin/python benchmarks/bench_learning.py --policy shared --markets planted
+    .venv/bin/python benchmarks/bench_learning.py --policy shared --markets planted --unseen
 
 Markets: ``make_planted_market(tickers, days, seed=s, strength=...)`` (per-ticker drift regimes
 that a trailing momentum reveals, see its docstring) and ``make_control_market(tickers, days,
@@ -13,6 +15,11 @@ features. Per seed ``s`` (0, 1, ...) and market: PPO with ``config/training.yaml
 backtest (deterministic actions), the equal-weight buy-and-hold and the momentum rule
 (``momentum_rule``, ``--window`` bars), all through the same environment and costs. Printed: the
 out-of-sample Sharpe and total return of each, per seed and the median over the seeds.
+
+``--policy`` replaces the config's policy (to compare them at the same budget). ``--unseen``
+measures generalization to tickers never seen in training (``policy: shared`` only): each seed's
+market is split into its first and second half of tickers (sorted), the agent trains on the first
+and is backtested on the second, beside buy-and-hold and the rule of that second half.
 
 An agent that learned the pattern beats buy-and-hold on the planted market, approaches the rule
 there, and has no such edge on the control market.
@@ -33,8 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("agent", "buy_and_hold", "rule")
 
 
-def build(kind: str, tickers: int, days: int, seed: int, strength: float):
-    """The planted or the control market of ``seed`` with the registry's features."""
+def build(kind: str, tickers: int, days: int, seed: int, strength: float, unseen: bool):
+    """The planted or the control market of ``seed`` with the registry's features: one market, or
+    with ``unseen`` the markets of its first and of its second half of tickers."""
     from ploutos_core.data.sample import make_control_market, make_planted_market
     from ploutos_core.features import compute_features_many
     from ploutos_core.market import build_market
@@ -43,32 +51,48 @@ def build(kind: str, tickers: int, days: int, seed: int, strength: float):
         ohlcv = make_planted_market(tickers, days, seed=seed, strength=strength)
     else:
         ohlcv = make_control_market(tickers, days, seed=seed)
-    return build_market(compute_features_many(ohlcv), ohlcv)
+    features = compute_features_many(ohlcv)
+    if not unseen:
+        market = build_market(features, ohlcv)
+        return market, market
+    names = sorted(features)
+    halves = names[: len(names) // 2], names[len(names) // 2 :]
+    return tuple(
+        build_market({t: features[t] for t in half}, ohlcv[ohlcv["ticker"].isin(half)])
+        for half in halves
+    )
 
 
-def evaluate(market, seed: int, timesteps: int, window: int, device: str) -> dict[str, dict]:
-    """Train the default config on ``market``; the test-period metrics of each side."""
+def evaluate(
+    train_market, test_market, seed: int, timesteps: int, window: int, device: str, policy: str
+) -> dict[str, dict]:
+    """Train the default config (with ``policy``) on ``train_market``; the test-period metrics of
+    each side on ``test_market`` (the same market, or other tickers over the same dates)."""
     from ploutos_core.backtest import momentum_rule, run_backtest, simulate
     from ploutos_core.config import BacktestConfig, TrainingConfig, default_config_path, load_config
     from ploutos_core.training import train
 
+    overrides = {"seed": seed, "total_timesteps": timesteps, "device": device}
     config = load_config(
         TrainingConfig,
         default_config_path("training"),
-        {"seed": seed, "total_timesteps": timesteps, "device": device, "checkpoint_freq": 10**12},
+        {**overrides, "checkpoint_freq": 10**12, **({"policy": policy} if policy else {})},
     )
     quiet = logging.getLogger("bench_learning")
     quiet.setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as out:
-        result = train(config, market, Path(out) / "model", logger=quiet, progress_every=None)
-        report = run_backtest(result.model_path, market, BacktestConfig(top_k=0), Path(out) / "bt")
-    test = market.period(report.test_start, report.test_end)
-    rule = simulate(test, config.env, momentum_rule(market, report.test_start, window))
+        result = train(config, train_market, Path(out) / "model", logger=quiet, progress_every=None)
+        report = run_backtest(
+            result.model_path, test_market, BacktestConfig(top_k=0), Path(out) / "bt"
+        )
+    test = test_market.period(report.test_start, report.test_end)
+    rule = simulate(test, config.env, momentum_rule(test_market, report.test_start, window))
     return {
         "agent": report.metrics["strategy"],
         "buy_and_hold": report.metrics["buy_and_hold"],
         "rule": rule.metrics(),
         "test": {"start": report.test_start, "end": report.test_end, "bars": test.T},
+        "policy": config.policy,
     }
 
 
@@ -108,6 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--window", type=int, default=MOMENTUM_WINDOW, help="rule's look-back")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--policy", help="encoder | flat | shared (default: the config's)")
+    parser.add_argument(
+        "--markets", default="planted,control", help="comma-separated: planted, control"
+    )
+    parser.add_argument(
+        "--unseen",
+        action="store_true",
+        help="train on the first half of the tickers, backtest on the other half (shared policy)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     given = sys.argv[1:] if argv is None else argv
@@ -119,16 +152,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.device}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
     header = "   ".join(f"{s:>16}" for s in SIDES)
-    for kind in ("planted", "control"):
-        print(f"\n{kind} market, test period: Sharpe, total return\n{'':<16}{header}")
+    where = "the other half of the tickers (never seen in training)" if args.unseen else ""
+    for kind in args.markets.split(","):
+        print(f"\n{kind} market, test period{', ' + where if where else ''}: Sharpe, total return")
+        print(f"{'':<16}{header}")
         runs = []
         for seed in range(args.seeds):
-            market = build(kind, args.tickers, args.days, seed, args.strength)
-            runs.append(evaluate(market, seed, args.timesteps, args.window, args.device))
+            markets = build(kind, args.tickers, args.days, seed, args.strength, args.unseen)
+            runs.append(
+                evaluate(*markets, seed, args.timesteps, args.window, args.device, args.policy)
+            )
             test = runs[-1]["test"]
             print(
                 row(f"seed {seed}", runs[-1]) + f"   ({test['start']}..{test['end']}, "
-                f"{test['bars']} bars)",
+                f"{test['bars']} bars, policy {runs[-1]['policy']})",
                 flush=True,
             )
         print(row("median", median_of(runs)))
