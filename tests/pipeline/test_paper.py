@@ -16,7 +16,11 @@ from ploutos_core.storage import write_parquet_atomic
 from ploutos_pipeline.assets.evaluation import production_model
 from ploutos_pipeline.partitions import session_partitions
 from ploutos_pipeline.resources import PloutosStorage
-from ploutos_pipeline.sensors import consecutive_drift_warnings, paper_sessions_sensor
+from ploutos_pipeline.sensors import (
+    consecutive_drift_warnings,
+    drift_retrain_sensor,
+    paper_sessions_sensor,
+)
 from tests.pipeline.conftest import Pipeline
 from tests.support.configs import TINY_TRAINING
 
@@ -75,7 +79,7 @@ def test_signals_and_a_ledger_partition_per_new_session_with_drift(
     pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paper_config = tmp_path / "paper.yaml"
-    paper_config.write_text("drift_min_sessions: 2\n")
+    paper_config.write_text("drift_min_sessions: 2\nretrain_after_warnings: 2\n")
     monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(paper_config))
     full = make_market(3, 420, seed=7, late_listing=False, delisting=False, missing_days=False)
     days = sorted(full["date"].unique())
@@ -119,3 +123,18 @@ def test_signals_and_a_ledger_partition_per_new_session_with_drift(
     assert "| sharpe |" in drift.metadata["band"].value and drift.metadata["fold_windows"].value > 0
     assert consecutive_drift_warnings(pipeline.instance, 2) == sessions[2]
     assert consecutive_drift_warnings(pipeline.instance, 3) is None
+
+    # Two warnings in a row (retrain_after_warnings: 2): a retrain and every fold x seed again.
+    folds = ["0|1", "0|2", "1|1"]
+    sensor = drift_retrain_sensor(folds)
+    requests = sensor(dg.build_sensor_context(instance=pipeline.instance)).run_requests
+    assert [(r.job_name, r.partition_key) for r in requests] == [
+        ("retrain", None),
+        *(("evaluate_folds", key) for key in folds),
+    ]
+    assert len({r.run_key for r in requests}) == len(requests)
+    assert all(sessions[2] in r.run_key for r in requests)  # once per warned session
+    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(tmp_path / "three.yaml"))
+    (tmp_path / "three.yaml").write_text("retrain_after_warnings: 3\n")
+    skipped = sensor(dg.build_sensor_context(instance=pipeline.instance))
+    assert isinstance(skipped, dg.SkipReason) and "fewer than 3" in skipped.skip_message
