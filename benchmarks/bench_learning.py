@@ -16,7 +16,8 @@ backtest (deterministic actions), the equal-weight buy-and-hold and the momentum
 (``momentum_rule``, ``--window`` bars), all through the same environment and costs. Printed: the
 out-of-sample Sharpe and total return of each, per seed and the median over the seeds.
 
-``--policy`` replaces the config's policy (to compare them at the same budget). ``--unseen``
+``--config`` trains another config, e.g. one with ``env: {observe_reward_state: false}`` to see
+what the reward-state input changes; ``--policy`` replaces the config's policy (to compare them at the same budget). ``--unseen``
 measures generalization to tickers never seen in training (``policy: shared`` only): each seed's
 market is split into its first and second half of tickers (sorted), the agent trains on the first
 and is backtested on the second, beside buy-and-hold and the rule of that second half.
@@ -64,20 +65,21 @@ def build(kind: str, tickers: int, days: int, seed: int, strength: float, unseen
 
 
 def evaluate(
-    train_market, test_market, seed: int, timesteps: int, window: int, device: str, policy: str
+    train_market,
+    test_market,
+    seed: int,
+    args: argparse.Namespace,
 ) -> dict[str, dict]:
-    """Train the default config (with ``policy``) on ``train_market``; the test-period metrics of
-    each side on ``test_market`` (the same market, or other tickers over the same dates)."""
+    """Train ``args.config`` (with ``args.policy``) on ``train_market``; the test-period metrics
+    of each side on ``test_market`` (the same market, or other tickers over the same dates)."""
     from ploutos_core.backtest import momentum_rule, run_backtest, simulate
-    from ploutos_core.config import BacktestConfig, TrainingConfig, default_config_path, load_config
+    from ploutos_core.config import BacktestConfig, TrainingConfig, load_config
     from ploutos_core.training import train
 
-    overrides = {"seed": seed, "total_timesteps": timesteps, "device": device}
-    config = load_config(
-        TrainingConfig,
-        default_config_path("training"),
-        {**overrides, "checkpoint_freq": 10**12, **({"policy": policy} if policy else {})},
-    )
+    overrides = {"seed": seed, "total_timesteps": args.timesteps, "device": args.device}
+    if args.policy:
+        overrides["policy"] = args.policy
+    config = load_config(TrainingConfig, args.config, {**overrides, "checkpoint_freq": 10**12})
     quiet = logging.getLogger("bench_learning")
     quiet.setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as out:
@@ -86,7 +88,7 @@ def evaluate(
             result.model_path, test_market, BacktestConfig(top_k=0), Path(out) / "bt"
         )
     test = test_market.period(report.test_start, report.test_end)
-    rule = simulate(test, config.env, momentum_rule(test_market, report.test_start, window))
+    rule = simulate(test, config.env, momentum_rule(test_market, report.test_start, args.window))
     return {
         "agent": report.metrics["strategy"],
         "buy_and_hold": report.metrics["buy_and_hold"],
@@ -117,6 +119,7 @@ def median_of(runs: list[dict[str, dict]]) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from ploutos_core.backtest.rules import MOMENTUM_WINDOW
+    from ploutos_core.config import default_config_path
     from ploutos_core.data.sample import PLANTED_MEAN_DAYS, PLANTED_STRENGTH
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -132,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--window", type=int, default=MOMENTUM_WINDOW, help="rule's look-back")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument(
+        "--config", default=str(default_config_path("training")), help="training config YAML"
+    )
     parser.add_argument("--policy", help="encoder | flat | shared (default: the config's)")
     parser.add_argument(
         "--markets", default="planted,control", help="comma-separated: planted, control"
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     print("command: " + shlex.join([sys.executable, "benchmarks/bench_learning.py", *given]))
     print(
-        f"settings: config/training.yaml, {args.timesteps:,} timesteps, seeds 0..{args.seeds - 1}, "
+        f"settings: {os.path.relpath(args.config, ROOT)}, {args.timesteps:,} timesteps, "
+        f"seeds 0..{args.seeds - 1}, "
         f"{args.tickers} tickers x {args.days} days, planted strength {args.strength} "
         f"(mean regime {PLANTED_MEAN_DAYS:g} bars), rule window {args.window}, device "
         f"{args.device}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
@@ -159,9 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for seed in range(args.seeds):
             markets = build(kind, args.tickers, args.days, seed, args.strength, args.unseen)
-            runs.append(
-                evaluate(*markets, seed, args.timesteps, args.window, args.device, args.policy)
-            )
+            runs.append(evaluate(*markets, seed, args))
             test = runs[-1]["test"]
             print(
                 row(f"seed {seed}", runs[-1]) + f"   ({test['start']}..{test['end']}, "
