@@ -160,3 +160,48 @@ def test_a_changed_bar_of_a_booked_session_is_reported_as_restated(
 def test_the_paper_start_must_be_a_bar_of_the_data(tiny_model: TinyModel, trained) -> None:
     with pytest.raises(DataError, match="starts on the bar of 2099-01-04"):
         run_paper(trained, tiny_model.market, "2099-01-04", CONFIG)
+
+
+def _without_bars(market, ticker: int, days: slice):
+    """``market`` with no bar of ``ticker`` on ``days`` (untradable, features 0)."""
+    tradable, features = market.tradable.copy(), market.features.copy()
+    tradable[days, ticker] = False
+    features[days, ticker] = 0.0
+    return type(market)(
+        market.dates, market.tickers, market.feature_names, features, market.open, market.close,
+        tradable, market.feature_version,
+    )  # fmt: skip
+
+
+def test_a_ticker_counted_as_stopped_that_trades_again_restates_the_gap(
+    tiny_model: TinyModel, trained, tmp_path: Path
+) -> None:
+    """No bar of a ticker for more than ``stopped_after_sessions``: it counts as stopped (its
+    position closed at its last close, like the backtest's delisting). When its bars resume, the
+    gap was missing days: the replay holds it through them, and the booked sessions of the gap
+    that change are reported as restated, never silently rewritten."""
+    market = tiny_model.market.period(_start(tiny_model), None)
+    gap = slice(6, 16)  # ten sessions without a bar, then bars again
+    resumed = _without_bars(market.period(None, market.dates[20]), 0, gap)
+    before = resumed.period(None, resumed.dates[15])
+    assert CONFIG.stopped_after_sessions < gap.stop - gap.start
+
+    stopped = run_paper(trained, before, _start(tiny_model), CONFIG)
+    assert stopped.settlement.late == {}  # counted as stopped, so nothing waits
+    assert stopped.sessions[-1] == iso_day(before.dates[-1])
+    assert not stopped.run.positions[-1, 0]  # closed at its last close
+    book = tmp_path / "book"
+    for session in stopped.sessions:
+        assert write_session(book, stopped.session_record(session)) == "new"
+
+    returned = run_paper(trained, resumed, _start(tiny_model), CONFIG)
+    backtest = simulate(resumed, trained.env_config, trained.policy(True))
+    np.testing.assert_array_equal(returned.run.equity, backtest.equity)
+    statuses = {s: write_session(book, returned.session_record(s)) for s in returned.sessions}
+    gap_sessions = [iso_day(d) for d in resumed.dates[gap]]
+    assert all(statuses[s] == "new" for s in returned.sessions[len(stopped.sessions) :])
+    assert all(statuses[s] == "unchanged" for s in stopped.sessions if s < gap_sessions[0])
+    assert stopped.run.positions[gap.start - 1, 0] > 0  # held when its bars stopped
+    assert {s for s in gap_sessions if statuses[s] == "restated"} == set(gap_sessions)
+    assert all(t == resumed.tickers[0] for s in gap_sessions for t in
+               returned.session_record(s)["missing"])  # fmt: skip
