@@ -4,6 +4,7 @@ multiprocess executor, and what each adds to the sum of the trainings' own wall 
 
     .venv/bin/python benchmarks/bench_evaluate.py                    # 5 folds x 5 seeds, 4096 steps
     .venv/bin/python benchmarks/bench_evaluate.py --folds 3 --seeds 3 --timesteps 2048 --repeat 3
+    .venv/bin/python benchmarks/bench_evaluate.py --modes multiprocess --step-threads 0
 
 Data: ``data/sample_ohlcv.csv`` with the 85 real features (computed once, then pickled for the
 steps to load). Training: ``config/training.yaml`` (n_envs 32, n_steps 128: 4096 timesteps is one
@@ -20,7 +21,10 @@ Modes, each in a fresh process:
   one ``verdict`` step, on a temporary instance with the in-process executor;
 - ``multiprocess``: the same job on Dagster's multiprocess executor, ``--max-concurrent`` steps at
   a time (each step a new Python process). The instance has no ``gpu`` pool limit: with
-  ``storage/dagster.yaml``'s limit of 1 the training steps would run one at a time.
+  ``storage/dagster.yaml``'s limit of 1 the training steps would run one at a time. Each step
+  process gets ``--step-threads`` torch threads (``OMP_NUM_THREADS``; default: the CPUs divided
+  by ``--max-concurrent``): with torch's default, every concurrent training runs a thread per core
+  and they slow each other down several times over (``--step-threads 0`` shows it).
 
 The job is one run over all folds x seeds because a Dagster run holds one partition: the
 ``fold_model`` x ``fold_backtest`` partitions of the real assets parallelize across runs (a
@@ -36,6 +40,7 @@ import json
 import logging
 import os
 import pickle
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -223,6 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timesteps", type=int, default=4096, help="PPO timesteps per training")
     parser.add_argument("--max-concurrent", type=int, default=2, help="multiprocess executor")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every mode")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}"
+    )
+    parser.add_argument(
+        "--step-threads",
+        type=int,
+        help="torch threads of each multiprocess step (OMP_NUM_THREADS); default: CPUs divided "
+        "by --max-concurrent; 0: torch's default (every core in every step)",
+    )
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -234,21 +248,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if set(modes) - set(MODES):
+        parser.error(f"unknown modes {sorted(set(modes) - set(MODES))}; choose from {MODES}")
+    cpus = os.cpu_count() or 1
+    step_threads = (
+        max(1, cpus // args.max_concurrent) if args.step_threads is None else args.step_threads
+    )
     print(
         f"bench_evaluate: {args.folds} folds x {args.seeds} seeds, {args.timesteps:,} timesteps "
-        f"per training, sample data; {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.2f}; multiprocess max_concurrent {args.max_concurrent}"
+        f"per training, sample data; {cpus} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}; multiprocess max_concurrent {args.max_concurrent}, "
+        f"{step_threads or 'default'} torch threads per step"
+    )
+    print(
+        "command: "
+        + shlex.join([sys.executable, "benchmarks/bench_evaluate.py", *(argv or sys.argv[1:])])
     )
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as tmp:
         market_path = Path(tmp) / "market.pkl"
         market_path.write_bytes(pickle.dumps(sample_market()))
         print(
             f"{'run':>3} {'mode':<13} {'wall s':>8} {'sum of trainings s':>19} {'rest s':>8} "
-            f"{'vs core':>8} {'promoted':>9}"
+            f"{'vs first':>8} {'promoted':>9}"
         )
         for run in range(1, args.repeat + 1):
             core_wall = None
-            for mode in MODES:
+            for mode in modes:
                 settings = {
                     "market": str(market_path),
                     "output": str(Path(tmp) / f"run{run}-{mode}"),
@@ -257,11 +283,13 @@ def main(argv: list[str] | None = None) -> int:
                     "timesteps": args.timesteps,
                 }
                 env = {**os.environ, SETTINGS_ENV: json.dumps(settings)}
+                if mode == "multiprocess" and step_threads:
+                    env["OMP_NUM_THREADS"] = str(step_threads)
                 command = [sys.executable, __file__, "--mode", mode]
                 command += ["--max-concurrent", str(args.max_concurrent)]
                 out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
                 row = json.loads(out.stdout.strip().splitlines()[-1])
-                core_wall = core_wall or row["wall"]
+                core_wall = core_wall or row["wall"]  # the first mode's
                 print(
                     f"{run:>3} {mode:<13} {row['wall']:>8.1f} {row['training']:>19.1f} "
                     f"{row['wall'] - row['training']:>8.1f} {row['wall'] / core_wall:>7.2f}x "
