@@ -17,10 +17,11 @@ backtest (deterministic actions), the equal-weight buy-and-hold and the momentum
 out-of-sample Sharpe and total return of each, per seed and the median over the seeds.
 
 ``--config`` trains another config, e.g. one with ``env: {observe_reward_state: false}`` to see
-what the reward-state input changes; ``--policy`` replaces the config's policy (to compare them at the same budget). ``--unseen``
-measures generalization to tickers never seen in training (``policy: shared`` only): each seed's
-market is split into its first and second half of tickers (sorted), the agent trains on the first
-and is backtested on the second, beside buy-and-hold and the rule of that second half.
+what the reward-state input changes; ``--policy`` replaces the config's policy (to compare them
+at the same budget). ``--unseen`` measures generalization to tickers never seen in training
+(``policy: shared`` only): each seed's market is split into its first and second half of tickers
+(sorted), the agent trains on the first and is backtested on the second, beside buy-and-hold and
+the rule of that second half.
 
 An agent that learned the pattern beats buy-and-hold on the planted market, approaches the rule
 there, and has no such edge on the control market.

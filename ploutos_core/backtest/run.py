@@ -65,7 +65,7 @@ def _test_market(trained: TrainedModel, market: MarketData) -> MarketData:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
     import torch
 
@@ -133,7 +133,7 @@ def run_backtest(
 
     clock = time.perf_counter()
     monitor = InputHealthMonitor(trained.obs_stats, test.F)
-    with _torch_threads(INFERENCE_THREADS):
+    with torch_threads(INFERENCE_THREADS):
         strategy = simulate(test, env_config, monitor.watch(trained.policy(config.deterministic)))
     health = monitor.report(test.tickers, trained.manifest.tickers)
     benchmark = buy_and_hold_benchmark(test, env_config)

@@ -222,7 +222,7 @@ def backtest_fold(
     on the same bars with the model's environment and costs (looking back through ``market``),
     and re-simulated, with buy-and-hold, with the costs times each multiplier."""
     from ploutos_core.artifacts import load_trained_model
-    from ploutos_core.backtest.run import INFERENCE_THREADS, _torch_threads, run_backtest
+    from ploutos_core.backtest.run import INFERENCE_THREADS, run_backtest, torch_threads
 
     trained = load_trained_model(model_path)
     _check_test_window(fold, trained.test_period)
@@ -241,7 +241,7 @@ def backtest_fold(
             run, held = report.strategy, runs["buy_and_hold"]
         else:
             scaled = scaled_costs(env_config, multiplier)
-            with _torch_threads(INFERENCE_THREADS):
+            with torch_threads(INFERENCE_THREADS):
                 run = simulate(test, scaled, trained.policy(True))
             held = run_baselines(["buy_and_hold"], market, test, scaled, seed)["buy_and_hold"]
         cost_sharpe[float(multiplier)] = float(run.metrics()["sharpe"])

@@ -191,7 +191,7 @@ def run_paper(trained: Any, market: MarketData, start: str, config: PaperConfig)
     DataError
         When the market has no bar on ``start``.
     """
-    from ploutos_core.backtest.run import INFERENCE_THREADS, _torch_threads
+    from ploutos_core.backtest.run import INFERENCE_THREADS, torch_threads
 
     check_compatible(
         trained.manifest,
@@ -208,7 +208,7 @@ def run_paper(trained: Any, market: MarketData, start: str, config: PaperConfig)
             "includes it"
         )
     period = market.period(start, None)
-    with _torch_threads(INFERENCE_THREADS):
+    with torch_threads(INFERENCE_THREADS):
         run, core = simulate_to_last_bar(period, trained.env_config, trained.policy(True))
     benchmark = buy_and_hold_benchmark(period, trained.env_config)
     return PaperLedger(
