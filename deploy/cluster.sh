@@ -127,6 +127,7 @@ start_postgres() {
   as_pg "$PG_BIN/pg_ctl" -D "$pg/data" -w -t 60 -l "$pg/log" \
     -o "-p $PLOUTOS_PG_PORT -k $pg -c listen_addresses=127.0.0.1" start >/dev/null ||
     die "PostgreSQL did not start; see $pg/log"
+  PG_STARTED=1
   head -1 "$pg/data/postmaster.pid" >"$RUN/postgres.pid"
   PGPASSWORD=$PLOUTOS_PG_PASSWORD "$PG_BIN/psql" -h 127.0.0.1 -p "$PLOUTOS_PG_PORT" \
     -U "$PLOUTOS_PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$PLOUTOS_PG_DB'" |
@@ -182,10 +183,12 @@ init_instance() {
 start_worker() {  # queue
   local name=worker-$1
   if alive "$name" "dagster-celery"; then log "$name already running"; return; fi
-  # The solo pool runs each step in the worker's own process, one at a time (so it cannot answer
-  # gossip or heartbeats meanwhile: both are off).
+  # One step at a time, in a pool process of its own: a step process that dies (SIGKILL, the OOM
+  # killer) fails its task with WorkerLostError, which fails the run naming the step, and the
+  # worker starts a new pool process (the solo pool runs steps in the worker's own process, so
+  # a killed step would take the worker with it).
   spawn "$name" "$BIN/dagster-celery" worker start -A dagster_celery.app -q "$1" \
-    -y "$REPO/deploy/celery.yaml" -n "$1" -- --pool=solo --concurrency=1 \
+    -y "$REPO/deploy/celery.yaml" -n "$1" -- --pool=prefork --concurrency=1 \
     --without-gossip --without-mingle --without-heartbeat
 }
 
@@ -200,6 +203,13 @@ wait_worker() {  # queue: Celery logs "<name>@<host> ready." once it consumes it
 }
 
 start_dagster() {
+  # The webserver keeps a pooled connection to PostgreSQL (dagster-postgres's webserver mode):
+  # after PostgreSQL (re)started, its first request would fail on the dead connection, so it
+  # restarts too. The daemon, the run workers and the Celery workers connect per query.
+  if [ "${PG_STARTED:-0}" = 1 ] && alive webserver dagster-webserver; then
+    log "PostgreSQL restarted: restarting the webserver"
+    stop_group webserver
+  fi
   if ! alive webserver dagster-webserver; then
     spawn webserver "$BIN/dagster-webserver" -h 127.0.0.1 -p "$PLOUTOS_WEB_PORT" -w "$REPO/workspace.yaml"
   fi

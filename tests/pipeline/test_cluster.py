@@ -9,7 +9,9 @@ with dagster-k8s's own schema, the Dockerfile installs what the Makefile install
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +155,49 @@ def test_retrain_runs_on_celery_workers_and_postgres(cluster: Cluster) -> None:
         assert any(k.endswith("/metrics.json") for k in backtests), backtests
         assert _bucket_keys(cluster, "raw_ohlcv/") and _bucket_keys(cluster, "features/")
         assert not Path(cluster.env["PLOUTOS_LOCAL_ROOT"]).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_worker_killed_mid_training_fails_the_run_naming_the_step(cluster: Cluster) -> None:
+    with cluster.instance() as instance:
+        assert instance.get_latest_materialization_event(TRAINED) is not None, (
+            "runs after test_retrain_runs_on_celery_workers_and_postgres"
+        )
+        models_before = _bucket_keys(cluster, "models/")
+        run_id = _retrain(cluster, LONGER_TRAINING, tags={"dagster/max_retries": "0"})
+        start = wait_for(
+            lambda: next(
+                (
+                    r for r in instance.all_logs(run_id)
+                    if r.dagster_event is not None and r.step_key == "trained_model"
+                    and r.dagster_event.event_type_value == "STEP_START"
+                ),
+                None,
+            ),
+            "the training to start", 300,
+        )  # fmt: skip
+        step_pid = start.dagster_event.pid
+        assert step_pid in cluster.worker_pids(GPU_QUEUE)
+        time.sleep(3)  # mid-training
+        os.kill(step_pid, signal.SIGKILL)
+
+        run = _wait_finished(instance, run_id, timeout=300)
+        assert run.status == dg.DagsterRunStatus.FAILURE, run.status
+        failure = next(
+            r.dagster_event.event_specific_data.error.to_string()
+            for r in instance.all_logs(run_id)
+            if r.dagster_event is not None
+            and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
+        )
+        assert "trained_model" in failure and "SIGKILL" in failure, failure
+        # The model is uploaded only when training ends: nothing of the killed one is in the bucket.
+        assert _bucket_keys(cluster, "models/") == models_before
+
+        # The worker replaced its killed process: the next run trains and succeeds.
+        after = _wait_finished(instance, _retrain(cluster, TINY_TRAINING), timeout=480)
+        assert after.status == dg.DagsterRunStatus.SUCCESS, after.status
+        assert instance.get_latest_materialization_event(TRAINED).run_id == after.run_id
 
 
 @pytest.mark.slow
