@@ -39,13 +39,33 @@ S3_PREFIX = "artifacts"
 # Still training when PostgreSQL stops (it stops as soon as the model directory appears), short
 # enough for its retry to finish in a minute or two on two shared cores.
 LONGER_TRAINING = {**TINY_TRAINING, "total_timesteps": 16_384, "checkpoint_freq": 8_192}
+# Two folds x one seed of the fold_model x fold_backtest partitions, on the test market.
+TINY_EVALUATION = {
+    "folds": {"n_folds": 2, "min_train_days": 120, "test_days": 40, "purge_days": 5},
+    "seeds": [3],
+    "baselines": ["buy_and_hold", "cash"],
+    "cost_multipliers": [1.0],
+    "bootstrap": {"reps": 200},
+}
+BACKFILL = """
+mutation Backfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
+    evaluation = root / "evaluation.yaml"
+    evaluation.write_text(yaml.safe_dump(TINY_EVALUATION))
     code_env = {
         "PLOUTOS_DATA": str(write_market(root / "ohlcv.csv")),
+        "PLOUTOS_EVALUATION_CONFIG": str(evaluation),
         # Every artifact in the cluster's S3 server (moto); nothing may appear under LOCAL_ROOT.
         "PLOUTOS_STORAGE": f"s3://ploutos/{S3_PREFIX}",
         "PLOUTOS_LOCAL_ROOT": str(root / "storage"),
@@ -154,6 +174,67 @@ def test_retrain_runs_on_celery_workers_and_postgres(cluster: Cluster) -> None:
         backtests = _bucket_keys(cluster, "backtests/")
         assert any(k.endswith("/metrics.json") for k in backtests), backtests
         assert _bucket_keys(cluster, "raw_ohlcv/") and _bucket_keys(cluster, "features/")
+        assert not Path(cluster.env["PLOUTOS_LOCAL_ROOT"]).exists()
+
+
+def _step_events(instance: dg.DagsterInstance, run_id: str, step: str) -> dict[str, object]:
+    """The STEP_START and STEP_SUCCESS records of ``step`` in a run, by event type."""
+    return {
+        r.dagster_event.event_type_value: r
+        for r in instance.all_logs(run_id)
+        if r.dagster_event is not None and r.step_key == step
+        and r.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_fold_backfill_runs_on_the_workers_one_training_at_a_time(cluster: Cluster) -> None:
+    with cluster.instance() as instance:
+        assert instance.get_latest_materialization_event(TRAINED) is not None, (
+            "runs after test_retrain_runs_on_celery_workers_and_postgres"
+        )
+        keys = ["0|3", "1|3"]  # fold|seed, as the UI's backfill dialog sends them
+        answer = _client(cluster)._execute(
+            BACKFILL,
+            {
+                "params": {
+                    "assetSelection": [{"path": ["fold_model"]}, {"path": ["fold_backtest"]}],
+                    "partitionNames": keys,
+                    "runConfigData": {"ops": {"fold_model": {"config": TINY_TRAINING}}},
+                }
+            },
+        )["launchPartitionBackfill"]
+        assert answer["__typename"] == "LaunchBackfillSuccess", answer
+        backfill_id = answer["backfillId"]
+
+        def finished_runs() -> list[dg.DagsterRun] | None:
+            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+            done = len(runs) == len(keys) and all(run.is_finished for run in runs)
+            return runs if done else None
+
+        runs = wait_for(finished_runs, f"backfill {backfill_id}", timeout=600, interval=2)
+        assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * len(keys)
+        assert sorted(run.tags["dagster/partition"] for run in runs) == keys
+
+        trainings, pids = [], {}
+        for run in runs:
+            for step in ("fold_model", "fold_backtest"):
+                events = _step_events(instance, run.run_id, step)
+                pids.setdefault(step, set()).add(events["STEP_START"].dagster_event.pid)
+                if step == "fold_model":
+                    trainings.append((events["STEP_START"].timestamp,
+                                      events["STEP_SUCCESS"].timestamp))  # fmt: skip
+        assert pids["fold_model"] <= cluster.worker_pids(GPU_QUEUE), pids
+        assert pids["fold_backtest"] <= cluster.worker_pids(CPU_QUEUE), pids
+        # The gpu pool: one training at a time across the two runs.
+        (first, second) = sorted(trainings)
+        assert first[1] <= second[0], trainings
+
+        evaluation = set(_bucket_keys(cluster, "evaluation/"))
+        for name in ("fold0_seed3", "fold1_seed3"):
+            for part in ("model/final_model.zip", "model/manifest.json", "backtest/metrics.json"):
+                assert f"{S3_PREFIX}/evaluation/folds/{name}/{part}" in evaluation, evaluation
         assert not Path(cluster.env["PLOUTOS_LOCAL_ROOT"]).exists()
 
 
