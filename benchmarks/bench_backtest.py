@@ -7,7 +7,9 @@ thousand timesteps on its training period with the default policy of ``config/tr
 Timed: ``run_backtest`` end to end (load the model, statistics and manifest; simulate the
 strategy and the benchmarks; metrics; the equity figure, its thumbnail and the ``top_k`` trade
 figures; writing the files), with its phases, against a 10 s target on a 2-core machine. The
-one-off import of torch and Stable-Baselines3 is printed separately.
+one-off import of torch and Stable-Baselines3 is printed separately. Also timed: the paper
+ledger's replay over the same test period (``run_paper`` from its first bar, the last session's
+record and the next orders), what every ``paper_ledger`` partition and ``signals`` run does.
 
 Usage::
 
@@ -46,6 +48,21 @@ def synthetic_market(n_tickers: int, n_days: int):
         values = rng.standard_normal((len(dates), len(FEATURE_NAMES))).astype(np.float32)
         features[str(ticker)] = pd.DataFrame(values, index=dates, columns=list(FEATURE_NAMES))
     return build_market(features, ohlcv)
+
+
+def paper_replay(model_path: Path, market, start: str) -> tuple[float, int]:
+    """Seconds to replay the paper ledger from ``start`` (the test period's first bar) to the
+    data's end, book its last session and decide the next orders; and the sessions replayed."""
+    from ploutos_core.artifacts import load_trained_model
+    from ploutos_core.config import PaperConfig
+    from ploutos_core.signals import decide_orders, run_paper
+
+    clock = time.perf_counter()
+    trained = load_trained_model(model_path)
+    ledger = run_paper(trained, market, start, PaperConfig())
+    ledger.session_record(ledger.sessions[-1])
+    decide_orders(trained, ledger)
+    return time.perf_counter() - clock, len(ledger.sessions)
 
 
 def main() -> None:
@@ -100,6 +117,7 @@ def main() -> None:
             result.model_path, market, BacktestConfig(top_k=args.top_k), Path(tmp) / "bt"
         )
         total = time.perf_counter() - clock
+        paper_s, sessions = paper_replay(result.model_path, market, report.test_start)
 
     strategy = report.metrics["strategy"]
     print(f"\nbacktest {report.test_start} to {report.test_end}: {report.n_bars} bars x "
@@ -113,6 +131,8 @@ def main() -> None:
     simulate_s = report.timings["simulate"]
     print(f"  simulate: {report.n_bars / simulate_s:,.0f} bars/s "
           f"({1e3 * simulate_s / report.n_bars:.2f} ms per bar incl. the policy)")
+    print(f"  paper: booking the last of {sessions} sessions and the next orders (the replay "
+          f"the paper_ledger and signals assets run) {paper_s:6.2f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"  peak RSS (whole process, incl. training): {peak:.2f} GB")
     print()
