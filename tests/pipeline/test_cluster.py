@@ -187,6 +187,23 @@ def _step_events(instance: dg.DagsterInstance, run_id: str, step: str) -> dict[s
     }  # fmt: skip
 
 
+def _training_started(instance: dg.DagsterInstance, run_id: str):
+    """The STEP_START record of the run's ``trained_model``, once the training has started."""
+    return wait_for(
+        lambda: _step_events(instance, run_id, "trained_model").get("STEP_START"),
+        "the training to start", 300,
+    )  # fmt: skip
+
+
+def _run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The error of a failed run, as the UI shows it."""
+    return next(
+        r.dagster_event.event_specific_data.error.to_string()
+        for r in instance.all_logs(run_id)
+        if r.dagster_event is not None and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_fold_backfill_runs_on_the_workers_one_training_at_a_time(cluster: Cluster) -> None:
@@ -247,30 +264,14 @@ def test_a_worker_killed_mid_training_fails_the_run_naming_the_step(cluster: Clu
         )
         models_before = _bucket_keys(cluster, "models/")
         run_id = _retrain(cluster, LONGER_TRAINING, tags={"dagster/max_retries": "0"})
-        start = wait_for(
-            lambda: next(
-                (
-                    r for r in instance.all_logs(run_id)
-                    if r.dagster_event is not None and r.step_key == "trained_model"
-                    and r.dagster_event.event_type_value == "STEP_START"
-                ),
-                None,
-            ),
-            "the training to start", 300,
-        )  # fmt: skip
-        step_pid = start.dagster_event.pid
+        step_pid = _training_started(instance, run_id).dagster_event.pid
         assert step_pid in cluster.worker_pids(GPU_QUEUE)
         time.sleep(3)  # mid-training
         os.kill(step_pid, signal.SIGKILL)
 
         run = _wait_finished(instance, run_id, timeout=300)
         assert run.status == dg.DagsterRunStatus.FAILURE, run.status
-        failure = next(
-            r.dagster_event.event_specific_data.error.to_string()
-            for r in instance.all_logs(run_id)
-            if r.dagster_event is not None
-            and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
-        )
+        failure = _run_failure(instance, run_id)
         assert "trained_model" in failure and "SIGKILL" in failure, failure
         # The model is uploaded only when training ends: nothing of the killed one is in the bucket.
         assert _bucket_keys(cluster, "models/") == models_before
@@ -292,14 +293,7 @@ def test_postgres_down_during_a_run_fails_it_and_the_next_run_succeeds(cluster: 
         # No automatic retry of this run: whether the daemon retries it depends on which process
         # met the lost database first (a step failure is not retried); the next run is ours.
         run_id = _retrain(cluster, LONGER_TRAINING, tags={"dagster/max_retries": "0"})
-        wait_for(
-            lambda: any(
-                r.dagster_event is not None and r.step_key == "trained_model"
-                and r.dagster_event.event_type_value == "STEP_START"
-                for r in instance.all_logs(run_id)
-            ),
-            "the training to start", 300,
-        )  # fmt: skip
+        _training_started(instance, run_id)
         cluster.stop_postgres()
         time.sleep(45)  # longer than dagster-postgres retries a lost connection
         cluster.script("up")  # restarts PostgreSQL; every other service is still running
@@ -307,17 +301,11 @@ def test_postgres_down_during_a_run_fails_it_and_the_next_run_succeeds(cluster: 
         # The run fails, saying why: the worker lost its database.
         run = _wait_finished(instance, run_id, timeout=300)
         assert run.status == dg.DagsterRunStatus.FAILURE, run.status
-        failure = next(
-            r.dagster_event.event_specific_data.error.to_string()
-            for r in instance.all_logs(run_id)
-            if r.dagster_event is not None
-            and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
-        )
+        failure = _run_failure(instance, run_id)
         assert "too many retries for DB connection" in failure, failure
 
         # After the restart the next run trains and succeeds, next to every earlier
         # materialization.
-        cluster.script("up")  # whatever stopped with the database is back
         after = _wait_finished(instance, _retrain(cluster, TINY_TRAINING), timeout=480)
         assert after.status == dg.DagsterRunStatus.SUCCESS, after.status
         assert instance.get_latest_materialization_event(TRAINED).run_id == after.run_id
