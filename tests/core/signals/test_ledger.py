@@ -47,6 +47,17 @@ def _recorded_backtest(trained, tiny_model: TinyModel):
     return period, simulate(period, trained.env_config, recording), actions
 
 
+def _without_bars(market, ticker: int, days: slice):
+    """``market`` with no bar of ``ticker`` on ``days`` (untradable, features 0)."""
+    tradable, features = market.tradable.copy(), market.features.copy()
+    tradable[days, ticker] = False
+    features[days, ticker] = 0.0
+    return type(market)(
+        market.dates, market.tickers, market.feature_names, features, market.open, market.close,
+        tradable, market.feature_version,
+    )  # fmt: skip
+
+
 def test_the_signal_on_bar_t_is_the_backtests_order_on_bar_t(
     tiny_model: TinyModel, trained
 ) -> None:
@@ -102,14 +113,7 @@ def test_sessions_after_a_late_bar_wait_and_are_reported(tiny_model: TinyModel, 
     market = tiny_model.market.period(_start(tiny_model), None)
     cut = market.period(None, market.dates[10])
     late = cut.tickers[0]
-    tradable = cut.tradable.copy()
-    tradable[-1, 0] = False  # the first ticker's bar of the last day has not arrived
-    features = cut.features.copy()
-    features[-1, 0] = 0.0
-    waiting = type(cut)(
-        cut.dates, cut.tickers, cut.feature_names, features, cut.open, cut.close, tradable,
-        cut.feature_version,
-    )  # fmt: skip
+    waiting = _without_bars(cut, 0, slice(-1, None))  # its bar of the last day has not arrived
     ledger = run_paper(trained, waiting, _start(tiny_model), CONFIG)
     assert ledger.settlement.late == {late: iso_day(cut.dates[-2])}
     assert ledger.sessions[-1] == iso_day(cut.dates[-2])
@@ -160,17 +164,6 @@ def test_a_changed_bar_of_a_booked_session_is_reported_as_restated(
 def test_the_paper_start_must_be_a_bar_of_the_data(tiny_model: TinyModel, trained) -> None:
     with pytest.raises(DataError, match="starts on the bar of 2099-01-04"):
         run_paper(trained, tiny_model.market, "2099-01-04", CONFIG)
-
-
-def _without_bars(market, ticker: int, days: slice):
-    """``market`` with no bar of ``ticker`` on ``days`` (untradable, features 0)."""
-    tradable, features = market.tradable.copy(), market.features.copy()
-    tradable[days, ticker] = False
-    features[days, ticker] = 0.0
-    return type(market)(
-        market.dates, market.tickers, market.feature_names, features, market.open, market.close,
-        tradable, market.feature_version,
-    )  # fmt: skip
 
 
 def test_a_ticker_counted_as_stopped_that_trades_again_restates_the_gap(
