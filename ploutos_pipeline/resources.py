@@ -191,14 +191,15 @@ class PloutosStorage(dg.ConfigurableResource):
         self, tickers: list[str] | None = None, columns: list[str] | None = None
     ) -> pd.DataFrame:
         """Read the raw_ohlcv table, or only ``tickers``' rows and ``columns`` (both pushed down
-        to Parquet); ``columns`` must include ``ticker``."""
+        to Parquet)."""
         location = self.location(RAW_OHLCV)
         if not object_store.exists(location):
             raise StorageError(f"{location} does not exist; materialize raw_ohlcv first")
         filters = None if tickers is None else [("ticker", "in", list(tickers))]
         table = object_store.read_table(location, filters=filters, columns=columns)
         frame = table.to_pandas()
-        frame["ticker"] = frame["ticker"].astype("string")
+        if "ticker" in frame:
+            frame["ticker"] = frame["ticker"].astype("string")
         return frame.reset_index(drop=True)
 
     def paper_dir(self, model_dir: ModelDir) -> Path:

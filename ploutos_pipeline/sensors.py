@@ -119,7 +119,7 @@ def paper_sessions_sensor(
         return dg.SkipReason("features have not been materialized")
     try:
         model_dir, promotion = production(context.instance)
-        bars = storage.read_ohlcv_rows(columns=["date", "ticker"])
+        bars = storage.read_ohlcv_rows(columns=["date"])
     except (PloutosError, dg.Failure) as exc:
         return dg.SkipReason(str(exc))
     days = (iso_day(d) for d in bars["date"].drop_duplicates().sort_values().to_numpy())

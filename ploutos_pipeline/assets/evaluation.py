@@ -283,7 +283,7 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
             reported_as_failure(),
             object_store.working_copy(model_location, fetch=[MANIFEST]) as model_dir,
         ):
-            bars = storage.read_ohlcv_rows(columns=["date", "ticker"])
+            bars = storage.read_ohlcv_rows(columns=["date"])
             last_bar = iso_day(bars["date"].max().to_datetime64())
             verdict_values = json.loads(object_store.read_bytes(path))
             promotion = promote(ModelDir(model_dir.path), verdict_values, path, last_bar=last_bar)
