@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'vs first':>8} {'promoted':>9}"
         )
         for run in range(1, args.repeat + 1):
-            core_wall = None
+            first_wall = None
             for mode in modes:
                 settings = {
                     "market": str(market_path),
@@ -289,10 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                 command += ["--max-concurrent", str(args.max_concurrent)]
                 out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
                 row = json.loads(out.stdout.strip().splitlines()[-1])
-                core_wall = core_wall or row["wall"]  # the first mode's
+                first_wall = first_wall or row["wall"]
                 print(
                     f"{run:>3} {mode:<13} {row['wall']:>8.1f} {row['training']:>19.1f} "
-                    f"{row['wall'] - row['training']:>8.1f} {row['wall'] / core_wall:>7.2f}x "
+                    f"{row['wall'] - row['training']:>8.1f} {row['wall'] / first_wall:>7.2f}x "
                     f"{'yes' if row['promoted'] else 'no':>9}",
                     flush=True,
                 )
