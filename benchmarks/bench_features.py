@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import inspect
 import json
@@ -261,10 +262,11 @@ def time_dagster_backfill(market: pd.DataFrame) -> float:
     return elapsed
 
 
-def time_dagster_floor(tickers: list[str]) -> float:
+def time_dagster_floor(tickers: list[str], instance: dg.DagsterInstance | None = None) -> float:
     """Seconds of the same run shape with nothing computed, stored or read: what Dagster itself
     costs for a single run over these partitions (planned and materialization events, the
-    per-partition metadata calls, a blocking check step)."""
+    per-partition metadata calls, a blocking check step), on ``instance`` (default: a temporary
+    SQLite one). The tickers are added to the instance's ``ticker`` partitions."""
 
     @dg.asset(
         name="features",
@@ -289,7 +291,9 @@ def time_dagster_floor(tickers: list[str]) -> float:
         asset_checks=[empty_check],
         jobs=[dg.define_asset_job("floor", selection=[empty_features])],
     )
-    with dg.instance_for_test() as instance:
+    with contextlib.ExitStack() as stack:
+        if instance is None:
+            instance = stack.enter_context(dg.instance_for_test())
         instance.add_dynamic_partitions(ticker_partitions.name, tickers)
         return _time_single_run(defs, "floor", instance, tickers)
 

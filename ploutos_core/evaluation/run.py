@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from ploutos_core.evaluation.trials import TrialRegistry, trial_key
 from ploutos_core.market import MarketData
 from ploutos_core.market.dates import BARS_PER_YEAR, iso_day
 from ploutos_core.storage import write_json_atomic
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.callbacks import BaseCallback
 
 AGENT = "agent"
 VERDICT_FILE = "verdict.json"
@@ -186,15 +189,19 @@ def train_fold(
     output_dir: str | Path,
     *,
     logger: logging.Logger | None = None,
+    extra_callbacks: Sequence[BaseCallback] = (),
 ) -> Path:
     """Train on ``market.period(fold.train_start, fold.test_end)`` with the split of
     :func:`fold_split` and ``seed`` into ``output_dir``; the model's path (its test period is
-    the fold's test window, checked)."""
+    the fold's test window, checked). ``extra_callbacks`` as for :func:`train`."""
     from ploutos_core.training import train
 
     window = market.period(fold.train_start, fold.test_end)
     config = training.model_copy(update={"seed": seed, "split": fold_split(window, fold)})
-    result = train(config, window, output_dir, logger=logger, progress_every=None)
+    result = train(
+        config, window, output_dir, logger=logger, progress_every=None,
+        extra_callbacks=extra_callbacks,
+    )
     _check_test_window(fold, (result.manifest.test_period.start, result.manifest.test_period.end))
     return Path(result.model_path)
 

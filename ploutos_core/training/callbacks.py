@@ -1,5 +1,5 @@
 """Training callbacks: checkpoints counted in timesteps, the NaN guard, episode statistics,
-progress reports for a run log, and rollout/update phase timing.
+progress reports for a run log, rollout/update phase timing, and stopping when asked.
 
 Each callback does one thing and is cheap per environment step: the per-step hooks compare
 integers or look only at the sub-environments whose episode just ended; anything heavier
@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from stable_baselines3.common.utils import safe_mean
 
 from ploutos_core.artifacts.model_dir import ModelDir, stats_path_for
 from ploutos_core.artifacts.saved_model import save_model
-from ploutos_core.training.interruption import interrupts_deferred
+from ploutos_core.training.interruption import StopRequested, interrupts_deferred
 
 # Losses PPO.train() records; the means are over every minibatch of the update, so one
 # non-finite minibatch shows up in them.
@@ -378,3 +379,34 @@ class RolloutThreads(BaseCallback):
         if self._update_threads is not None:
             torch.set_num_threads(self._update_threads)
             self._update_threads = None
+
+
+class StopWhenAsked(BaseCallback):
+    """Interrupt training when ``asked()`` gives a reason, polled every ``every_s`` seconds.
+
+    For a stop that arrives as no signal: a Dagster run terminated while its training step runs
+    in a Celery worker (the executor revokes the task but never signals the process running it).
+    It raises :class:`StopRequested`, which takes the same path as SIGTERM: ``train`` saves
+    ``interrupted_model.zip`` and its statistics, then re-raises. ``asked`` is called between
+    environment steps, at most once per ``every_s``; an exception from it propagates.
+    """
+
+    def __init__(self, asked: Callable[[], str | None], every_s: float = 5.0) -> None:
+        super().__init__()
+        if every_s <= 0:
+            raise ValueError(f"every_s must be > 0, got {every_s}")
+        self.asked = asked
+        self.every_s = every_s
+        self._next = 0.0
+
+    def _on_training_start(self) -> None:
+        self._next = time.monotonic() + self.every_s
+
+    def _on_step(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.every_s
+            reason = self.asked()
+            if reason is not None:
+                raise StopRequested(f"stopped at {self.num_timesteps:,} timesteps: {reason}")
+        return True

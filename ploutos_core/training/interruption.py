@@ -1,6 +1,8 @@
 """Interruption: SIGTERM becomes an exception in the training thread, so ``train`` can save the
 interrupted model before the process ends (Ctrl+C already raises ``KeyboardInterrupt``), and no
-interruption lands in the middle of writing a model file.
+interruption lands in the middle of writing a model file. A stop asked for by other means than a
+signal (a terminated Dagster run seen by :class:`~ploutos_core.training.callbacks.StopWhenAsked`)
+raises the same exception.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ from collections.abc import Iterator
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Raised in the main thread when SIGTERM arrives during training."""
+    """Raised in the training thread when SIGTERM arrives or a stop is asked for.
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"received signal {signal.Signals(signum).name}")
+    ``signum`` is the signal received, or SIGTERM (what a terminated process would get) when
+    ``reason`` names another cause.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM, reason: str | None = None) -> None:
+        super().__init__(reason or f"received signal {signal.Signals(signum).name}")
         self.signum = signum
+
+
+class StopRequested(TrainingInterrupted):
+    """Raised by :class:`~ploutos_core.training.callbacks.StopWhenAsked`: a stop asked for
+    without a signal, so the caller knows its process is not being terminated."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason=reason)
 
 
 @contextlib.contextmanager

@@ -55,6 +55,7 @@ from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import EVALUATION, PloutosStorage
 from ploutos_pipeline.run_config import to_core
+from ploutos_pipeline.termination import stops_when_terminated
 
 GROUP = "evaluation"
 TRAINING_FILE = "training_config.json"
@@ -114,7 +115,7 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
     ) -> dg.MaterializeResult:
         fold_index, seed = _partition(context)
         tickers = _universe(context, storage)
-        with reported_as_failure():
+        with reported_as_failure(), stops_when_terminated(context) as stop:
             training = to_core(config, TrainingConfig, "fold_model run config")
             market = storage.load_market(tickers)
             fold = _fold(market, evaluation, fold_index)
@@ -122,7 +123,8 @@ def evaluation_assets(evaluation: EvaluationConfig) -> list:
                 EVALUATION, FOLDS_DIR, fold_name(fold_index, seed), upload_on_error=True
             ) as directory:
                 model_path = train_fold(
-                    training, market, fold, seed, directory.path / "model", logger=context.log
+                    training, market, fold, seed, directory.path / "model", logger=context.log,
+                    extra_callbacks=[stop],
                 )
                 write_json_atomic(
                     directory.path / TRAINING_FILE, training.model_dump(mode="json")

@@ -17,6 +17,7 @@ from ploutos_pipeline.executors import GPU_QUEUE_TAGS
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
+from ploutos_pipeline.termination import stops_when_terminated
 
 if TYPE_CHECKING:
     from ploutos_core.training import TrainingResult
@@ -101,11 +102,13 @@ def trained_model(
 
     tickers = _universe(context, storage)
     location = storage.new_model_location(context.run.run_id)
-    with reported_as_failure():
+    with reported_as_failure(), stops_when_terminated(context) as stop:
         training_config = to_core(config, TrainingConfig, "trained_model run config")
         market = storage.load_market(tickers)
         # On an object store the model, its checkpoints and TensorBoard logs go up when the
         # training ends, also when it is interrupted (interrupted_model.zip); manifest last.
         with object_store.working_copy(location, upload_on_error=True) as copy:
-            result = train(training_config, market, copy.path, logger=context.log)
+            result = train(
+                training_config, market, copy.path, logger=context.log, extra_callbacks=[stop]
+            )
     return dg.MaterializeResult(metadata=model_metadata(result, copy))

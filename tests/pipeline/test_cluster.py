@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 import yaml
 
@@ -253,6 +254,65 @@ def test_a_fold_backfill_runs_on_the_workers_one_training_at_a_time(cluster: Clu
             for part in ("model/final_model.zip", "model/manifest.json", "backtest/metrics.json"):
                 assert f"{S3_PREFIX}/evaluation/folds/{name}/{part}" in evaluation, evaluation
         assert not Path(cluster.env["PLOUTOS_LOCAL_ROOT"]).exists()
+
+
+def _bucket_json(cluster: Cluster, key: str) -> dict:
+    import boto3
+
+    env = _s3_env(cluster)
+    client = boto3.client(
+        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_DEFAULT_REGION"],
+    )  # fmt: skip
+    return json.loads(client.get_object(Bucket="ploutos", Key=key)["Body"].read())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_terminating_a_run_stops_its_training_on_the_worker(cluster: Cluster) -> None:
+    with cluster.instance() as instance:
+        assert instance.get_latest_materialization_event(TRAINED) is not None, (
+            "runs after test_retrain_runs_on_celery_workers_and_postgres"
+        )
+        models_before = set(_bucket_keys(cluster, "models/"))
+        budget = 5_000_000  # far longer than the test: only the termination can end it
+        run_id = _retrain(
+            cluster, {**TINY_TRAINING, "total_timesteps": budget}, tags={"dagster/max_retries": "0"}
+        )
+        step_pid = _training_started(instance, run_id).dagster_event.pid
+        assert step_pid in cluster.worker_pids(GPU_QUEUE)
+        assert _client(cluster).terminate_run(run_id) is None
+        run = _wait_finished(instance, run_id, timeout=120)
+        assert run.status == dg.DagsterRunStatus.CANCELED, run.status
+
+        # The training saw its run canceled, stopped, and the interrupted model went up.
+        def interrupted() -> list[str] | None:
+            new = set(_bucket_keys(cluster, "models/")) - models_before
+            return sorted(k for k in new if k.endswith("/manifest.json")) or None
+
+        (manifest_key,) = wait_for(interrupted, "the interrupted model's manifest", timeout=120)
+        model_prefix = manifest_key.rsplit("/", 1)[0]
+        keys = _bucket_keys(cluster, model_prefix.removeprefix(f"{S3_PREFIX}/") + "/")
+        assert f"{model_prefix}/interrupted_model.zip" in keys, keys
+        assert f"{model_prefix}/interrupted_model_vecnormalize.pkl" in keys, keys
+        assert f"{model_prefix}/final_model.zip" not in keys, keys
+        manifest = _bucket_json(cluster, manifest_key)
+        assert manifest["status"] == "interrupted" and 0 < manifest["timesteps"] < budget
+
+        # The step ended as a failure that says so, and its worker process lives on.
+        failure = wait_for(
+            lambda: next(
+                (r.dagster_event.step_failure_data.user_failure_data.description
+                 for r in instance.all_logs(run_id)
+                 if r.dagster_event is not None and r.step_key == "trained_model"
+                 and r.dagster_event.event_type_value == "STEP_FAILURE"),
+                None,
+            ),
+            "the training step's failure", timeout=60,
+        )  # fmt: skip
+        assert f"run {run_id} was terminated" in failure and "interrupted_model.zip" in failure
+        assert psutil.pid_exists(step_pid) and step_pid in cluster.worker_pids(GPU_QUEUE)
+        assert instance.get_latest_materialization_event(TRAINED).run_id != run_id
 
 
 @pytest.mark.slow

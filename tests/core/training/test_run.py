@@ -29,7 +29,7 @@ from ploutos_core.env.layout import PORTFOLIO_VALUES, observation_size
 from ploutos_core.errors import ConfigError, ManifestError, ResourceLimitError, TrainingError
 from ploutos_core.market import MarketData
 from ploutos_core.market.split import split_periods
-from ploutos_core.training import TrainingInterrupted, train
+from ploutos_core.training import StopRequested, StopWhenAsked, TrainingInterrupted, train
 from ploutos_core.training.distributions import BatchedMultiCategoricalDistribution
 from ploutos_core.training.encoders import TickerEncoder
 from ploutos_core.training.normalization import PooledObsStats, PooledVecNormalize
@@ -382,6 +382,35 @@ def test_interruption_saves_a_loadable_model_then_reraises(
     assert manifest.status == "interrupted"
     assert manifest.model == "interrupted_model.zip"
     assert not (out / "final_model.zip").exists()
+
+
+def test_a_stop_asked_for_without_a_signal_saves_the_interrupted_model(
+    market: MarketData, tmp_path: Path
+) -> None:
+    polls: list[int] = []
+
+    def asked() -> str | None:
+        polls.append(1)
+        return "run abc was terminated" if len(polls) == 50 else None
+
+    config = tiny_config(total_timesteps=10_000)
+    out = tmp_path / "model"
+    with pytest.raises(StopRequested, match="at 200 timesteps: run abc was terminated") as raised:
+        train(config, market, out, extra_callbacks=[StopWhenAsked(asked, every_s=1e-9)])
+    assert isinstance(raised.value, TrainingInterrupted)
+    assert raised.value.signum == signal.SIGTERM  # the CLI exits as a terminated process would
+    manifest = Manifest.read(out / "manifest.json")
+    assert manifest.status == "interrupted"
+    # Polled at every vectorized step: stopped at the 50th.
+    assert PPO.load(out / "interrupted_model.zip", device="cpu").num_timesteps == 50 * config.n_envs
+    assert not (out / "final_model.zip").exists()
+
+
+def test_a_stop_is_polled_at_most_once_per_interval(market: MarketData, tmp_path: Path) -> None:
+    polls: list[float] = []
+    stop = StopWhenAsked(lambda: polls.append(1) or None, every_s=3600)
+    train(tiny_config(total_timesteps=512), market, tmp_path / "model", extra_callbacks=[stop])
+    assert polls == []  # the run was shorter than one interval
 
 
 # --- NaN guard -------------------------------------------------------------------------------
