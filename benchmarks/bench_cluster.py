@@ -21,6 +21,8 @@ multiplier.
   partitions, timed from its launch to the end of its last run. On a machine without a GPU the
   ``gpu``-queue workers train on the CPU, each on ``--worker-threads`` torch threads
   (``OMP_NUM_THREADS``; default: the CPUs divided by the training workers).
+- ``sequential, N thr``: ``sequential`` again on the workers' torch threads: the speed-up over
+  it is the scale-out alone, without the cores a single process's updates also use.
 - ``floor``: Dagster's own cost of one run materializing ``--floor-partitions`` partitions of an
   asset that computes and stores nothing (``bench_features.time_dagster_floor``), on the
   cluster's PostgreSQL instance and on a SQLite instance; per partition.
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,7 +111,11 @@ def run_sequential(settings: dict) -> dict:
     return {"wall": time.perf_counter() - started}
 
 
-def sequential_wall(market_path: Path, output: Path, args: argparse.Namespace) -> float:
+def sequential_wall(
+    market_path: Path, output: Path, args: argparse.Namespace, threads: int | None = None
+) -> float:
+    """Wall seconds of :func:`run_sequential` in a fresh process; ``threads``: its
+    ``OMP_NUM_THREADS`` (None: torch's default, every core)."""
     settings = {
         "market": str(market_path),
         "output": str(output),
@@ -117,7 +124,8 @@ def sequential_wall(market_path: Path, output: Path, args: argparse.Namespace) -
         "timesteps": args.timesteps,
     }
     command = [sys.executable, __file__, "--sequential", json.dumps(settings)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    env = {**os.environ, **({} if threads is None else {"OMP_NUM_THREADS": str(threads)})}
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["wall"]
 
 
@@ -170,7 +178,9 @@ def local_cluster(root: Path, code_env: dict[str, str]) -> Iterator[dict[str, st
 
     try:
         script("up")
-        yield {**env, **read_env(root / "env")}
+        cluster_env = {**env, **read_env(root / "env")}
+        # What cluster.sh gives its processes: boto (s3fs) reads the endpoint from here.
+        yield {**cluster_env, "AWS_ENDPOINT_URL": cluster_env["PLOUTOS_S3_ENDPOINT"]}
     finally:
         script("down")
 
@@ -181,11 +191,15 @@ def prepare_data(storage: str, data: str) -> None:
     from ploutos_pipeline.partitions import ticker_partitions
 
     defs = build_definitions(data, storage)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with dg.DagsterInstance.get() as instance:
-        defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(instance=instance)
+        defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(
+            instance=instance, run_config=quiet
+        )
         tickers = instance.get_dynamic_partitions(ticker_partitions.name)
         defs.resolve_job_def("refresh_features").execute_in_process(
             instance=instance,
+            run_config=quiet,
             tags={
                 "dagster/asset_partition_range_start": tickers[0],
                 "dagster/asset_partition_range_end": tickers[-1],
@@ -217,29 +231,48 @@ def backfill_wall(env: dict[str, str], keys: list[str], timesteps: int) -> dict:
         failed = [r.dagster_run.run_id for r in records if r.dagster_run.status.value != "SUCCESS"]
         if failed:
             raise RuntimeError(f"backfill runs failed: {failed}")
-        trainings = training_windows(instance, [r.dagster_run.run_id for r in records])
+        phases = [run_phases(instance, record) for record in records]
+    trainings = [(p["fold_model"][0], p["fold_model"][1]) for p in phases]
     return {
         "wall": max(r.end_time for r in records) - launched,
         "training": sum(end - start for start, end in trainings),
         "overlap": max_overlap(trainings),
+        "phases": {
+            name: statistics.mean(p[name][1] - p[name][0] for p in phases) for name in PHASES
+        },
     }
 
 
-def training_windows(instance: dg.DagsterInstance, run_ids: list[str]) -> list[tuple[float, float]]:
-    """(start, end) of every fold_model step of the runs."""
-    windows = []
-    for run_id in run_ids:
-        times = {
-            r.dagster_event.event_type_value: r.timestamp
-            for r in instance.all_logs(run_id)
-            if r.dagster_event is not None and r.step_key == "fold_model"
-            and r.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")
-        }  # fmt: skip
-        windows.append((times["STEP_START"], times["STEP_SUCCESS"]))
-    return windows
+Window = tuple[float, float]
+PHASES = ("queued", "to_training", "fold_model", "between", "fold_backtest", "to_end")
+"""Where a backfill run's time goes: created to started (the run queue and the launch), started
+to the training step's start (the run worker loads the code, the step waits for a gpu slot and a
+worker), the training step, the gap to the backtest step, the backtest step, and its end to the
+run's end."""
 
 
-def max_overlap(windows: list[tuple[float, float]]) -> int:
+def run_phases(instance: dg.DagsterInstance, record: dg.RunRecord) -> dict[str, Window]:
+    """(start, end) of each of :data:`PHASES` in one run."""
+    steps: dict[tuple[str, str], float] = {
+        (r.step_key, r.dagster_event.event_type_value): r.timestamp
+        for r in instance.all_logs(record.dagster_run.run_id)
+        if r.dagster_event is not None
+        and r.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")
+    }
+    created = record.create_timestamp.timestamp()
+    model = (steps["fold_model", "STEP_START"], steps["fold_model", "STEP_SUCCESS"])
+    backtest = (steps["fold_backtest", "STEP_START"], steps["fold_backtest", "STEP_SUCCESS"])
+    return {
+        "queued": (created, record.start_time),
+        "to_training": (record.start_time, model[0]),
+        "fold_model": model,
+        "between": (model[1], backtest[0]),
+        "fold_backtest": backtest,
+        "to_end": (backtest[1], record.end_time),
+    }
+
+
+def max_overlap(windows: list[Window]) -> int:
     """The most windows open at one time."""
     edges = sorted([(start, 1) for start, _ in windows] + [(end, -1) for _, end in windows])
     open_now = best = 0
@@ -271,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-partitions", type=int, default=200)
     parser.add_argument("--sequential", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     if args.sequential:
         print(json.dumps(run_sequential(json.loads(args.sequential))))
         return 0
@@ -307,8 +342,13 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             with local_cluster(cluster_root, code_env) as env:
-                print(f"cluster up in {time.perf_counter() - started:.0f} s", flush=True)
                 os.environ.update({k: v for k, v in env.items() if k != "OMP_NUM_THREADS"})
+                with dg.DagsterInstance.get() as instance:
+                    slots = instance.event_log_storage.get_concurrency_info("gpu").slot_count
+                print(
+                    f"cluster up in {time.perf_counter() - started:.0f} s; gpu pool limit {slots}",
+                    flush=True,
+                )
                 prepare_data(BUCKET_PREFIX, str(SAMPLE_CSV))
                 keys = [f"{f}|{s}" for f in range(args.folds) for s in evaluation_values(
                     args.folds, args.seeds)["seeds"]]  # fmt: skip
@@ -339,19 +379,28 @@ def run_repeats(
     env: dict[str, str],
     keys: list[str],
 ) -> list[dict]:
+    threads = int(env["OMP_NUM_THREADS"])
     print(
         f"{'run':>3} {'sequential s':>13} {'cluster s':>10} {'speed-up':>9} "
-        f"{'training steps s':>17} {'most at once':>13}"
+        f"{'training steps s':>17} {'most at once':>13} {f'sequential, {threads} thr s':>20} "
+        f"{'vs it':>6}"
     )
     rows = []
     for run in range(1, args.repeat + 1):
         sequential = sequential_wall(market_path, tmp_path / f"sequential{run}", args)
         cluster = backfill_wall(env, keys, args.timesteps)
+        narrow = sequential_wall(market_path, tmp_path / f"narrow{run}", args, threads)
         row = {**cluster, "sequential": sequential, "speedup": sequential / cluster["wall"]}
         rows.append(row)
         print(
             f"{run:>3} {sequential:>13.1f} {cluster['wall']:>10.1f} {row['speedup']:>8.2f}x "
-            f"{cluster['training']:>17.1f} {cluster['overlap']:>13}",
+            f"{cluster['training']:>17.1f} {cluster['overlap']:>13} {narrow:>20.1f} "
+            f"{narrow / cluster['wall']:>5.2f}x",
+            flush=True,
+        )
+        print(
+            "    per cluster run, mean s: "
+            + ", ".join(f"{name} {value:.1f}" for name, value in cluster["phases"].items()),
             flush=True,
         )
     return rows

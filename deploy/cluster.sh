@@ -13,7 +13,9 @@
 # (DAGSTER_HOME), logs/, run/ (PID files). Ports are chosen on the first `up` from
 # PLOUTOS_PG_PORT, PLOUTOS_REDIS_PORT, PLOUTOS_S3_PORT, PLOUTOS_WEB_PORT (defaults 15432, 16379,
 # 15000, 3000) and kept in env afterwards. PYTHON (default .venv/bin/python) names the interpreter
-# whose dagster, dagster-celery and moto are used.
+# whose dagster, dagster-celery and moto are used. PLOUTOS_GPU_WORKERS and PLOUTOS_CPU_WORKERS
+# (default 1 each) are the workers started on each queue, one step at a time each; the `gpu`
+# pool's limit is set to the number of `gpu` workers (one training per GPU).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +26,8 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 ENV_FILE=$D/env
 RUN=$D/run
 LOGS=$D/logs
-SERVICES=(postgres redis s3 worker-gpu worker-cpu webserver daemon)
+GPU_WORKERS=${PLOUTOS_GPU_WORKERS:-1}
+CPU_WORKERS=${PLOUTOS_CPU_WORKERS:-1}
 
 log() { echo "cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -180,26 +183,45 @@ init_instance() {
     die "cannot open the Dagster instance on PostgreSQL"
 }
 
-start_worker() {  # queue
-  local name=worker-$1
+# Worker i (from 1) of a queue: worker-gpu, worker-gpu-2, ...; its Celery node gpu@, gpu-2@, ...
+worker_node() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+workers() {  # the names of the workers to run
+  local i
+  for i in $(seq 1 "$GPU_WORKERS"); do echo "worker-$(worker_node gpu "$i")"; done
+  for i in $(seq 1 "$CPU_WORKERS"); do echo "worker-$(worker_node cpu "$i")"; done
+}
+
+start_worker() {  # queue index
+  local node
+  node=$(worker_node "$1" "$2")
+  local name=worker-$node
   if alive "$name" "dagster-celery"; then log "$name already running"; return; fi
   # One step at a time, in a pool process of its own: a step process that dies (SIGKILL, the OOM
   # killer) fails its task with WorkerLostError, which fails the run naming the step, and the
   # worker starts a new pool process (the solo pool runs steps in the worker's own process, so
-  # a killed step would take the worker with it).
+  # a killed step would take the worker with it). No prefetch: a busy worker takes no task from
+  # the queue, which would wait behind its step while another worker of the queue is idle.
   spawn "$name" "$BIN/dagster-celery" worker start -A dagster_celery.app -q "$1" \
-    -y "$REPO/deploy/celery.yaml" -n "$1" -- --pool=prefork --concurrency=1 \
+    -y "$REPO/deploy/celery.yaml" -n "$node" -- --pool=prefork --concurrency=1 --disable-prefetch \
     --without-gossip --without-mingle --without-heartbeat
 }
 
-wait_worker() {  # queue: Celery logs "<name>@<host> ready." once it consumes its queue
-  local name=worker-$1 deadline=$((SECONDS + 120))
+wait_worker() {  # name: Celery logs "<node>@<host> ready." once it consumes its queue
+  local name=$1 deadline=$((SECONDS + 120))
   until grep -q "ready\." "$LOGS/$name.log" 2>/dev/null; do
     alive "$name" "dagster-celery" || die "$name exited; see $LOGS/$name.log"
     [ $SECONDS -lt $deadline ] || die "$name not ready; see $LOGS/$name.log"
     sleep 0.5
   done
-  log "$name ready (queue $1)"
+  log "$name ready"
+}
+
+# One training at a time per GPU across the cluster: the run's coordinator claims a `gpu` slot
+# before it hands a training step to a worker.
+set_gpu_pool() {
+  "$BIN/dagster" instance concurrency set gpu "$GPU_WORKERS" >/dev/null ||
+    die "could not set the gpu pool's limit"
+  log "gpu pool limit $GPU_WORKERS"
 }
 
 start_dagster() {
@@ -233,10 +255,11 @@ up() {
   start_redis
   start_s3
   init_instance
-  start_worker gpu
-  start_worker cpu
-  wait_worker gpu
-  wait_worker cpu
+  set_gpu_pool
+  local i name
+  for i in $(seq 1 "$GPU_WORKERS"); do start_worker gpu "$i"; done
+  for i in $(seq 1 "$CPU_WORKERS"); do start_worker cpu "$i"; done
+  for name in $(workers); do wait_worker "$name"; done
   start_dagster
   log "up; to use it: set -a; . $ENV_FILE; set +a"
 }
@@ -262,7 +285,12 @@ stop_group() {  # name: TERM its process group, KILL it after 20 s; a reused PID
 
 down() {
   [ -d "$RUN" ] || { log "nothing to stop"; return; }
-  for name in daemon webserver worker-cpu worker-gpu s3 redis; do stop_group "$name"; done
+  local pid_file
+  for name in daemon webserver; do stop_group "$name"; done
+  for pid_file in "$RUN"/worker-*.pid; do
+    [ -e "$pid_file" ] && stop_group "$(basename "$pid_file" .pid)"
+  done
+  for name in s3 redis; do stop_group "$name"; done
   if [ -f "$D/pg/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$D/pg/data" status >/dev/null 2>&1; then
     as_pg "$PG_BIN/pg_ctl" -D "$D/pg/data" -m fast -w stop >/dev/null && log "stopped postgres"
   fi
@@ -270,7 +298,9 @@ down() {
 }
 
 status() {
-  for name in "${SERVICES[@]}"; do
+  local recorded
+  recorded=$(cd "$RUN" 2>/dev/null && ls worker-*.pid 2>/dev/null | sed 's/\.pid$//')
+  for name in postgres redis s3 $( (workers; echo "$recorded") | sort -u) webserver daemon; do
     local pid
     pid=$(pid_of "$name")
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name running (pid $pid)"; else echo "$name stopped"; fi
