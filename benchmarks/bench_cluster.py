@@ -327,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp_path = Path(tmp)
         market_path = tmp_path / "market.pkl"
         market_path.write_bytes(pickle.dumps(sample_market()))
+        evaluation = evaluation_values(args.folds, args.seeds)
         evaluation_path = tmp_path / "evaluation.yaml"
-        evaluation_path.write_text(yaml.safe_dump(evaluation_values(args.folds, args.seeds)))
+        evaluation_path.write_text(yaml.safe_dump(evaluation))
         # PostgreSQL runs as the postgres user: its directory must be reachable.
         cluster_root = Path(tempfile.mkdtemp(prefix="ploutos-bench-cluster-", dir="/tmp"))
         cluster_root.chmod(0o755)
@@ -350,8 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 prepare_data(BUCKET_PREFIX, str(SAMPLE_CSV))
-                keys = [f"{f}|{s}" for f in range(args.folds) for s in evaluation_values(
-                    args.folds, args.seeds)["seeds"]]  # fmt: skip
+                keys = [f"{f}|{s}" for f in range(args.folds) for s in evaluation["seeds"]]
                 rows = run_repeats(args, market_path, tmp_path, env, keys)
                 with dg.DagsterInstance.get() as instance:
                     pg_ms = floor_ms(instance, args.floor_partitions)

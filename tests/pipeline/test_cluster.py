@@ -82,15 +82,18 @@ def _s3_env(cluster: Cluster) -> dict[str, str]:
     }
 
 
-def _bucket_keys(cluster: Cluster, prefix: str) -> list[str]:
+def _bucket_client(cluster: Cluster):
     import boto3
 
     env = _s3_env(cluster)
-    client = boto3.client(
+    return boto3.client(
         "s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_DEFAULT_REGION"],
     )  # fmt: skip
-    pages = client.get_paginator("list_objects_v2").paginate(
+
+
+def _bucket_keys(cluster: Cluster, prefix: str) -> list[str]:
+    pages = _bucket_client(cluster).get_paginator("list_objects_v2").paginate(
         Bucket="ploutos", Prefix=f"{S3_PREFIX}/{prefix}"
     )
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
@@ -257,14 +260,7 @@ def test_a_fold_backfill_runs_on_the_workers_one_training_at_a_time(cluster: Clu
 
 
 def _bucket_json(cluster: Cluster, key: str) -> dict:
-    import boto3
-
-    env = _s3_env(cluster)
-    client = boto3.client(
-        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_DEFAULT_REGION"],
-    )  # fmt: skip
-    return json.loads(client.get_object(Bucket="ploutos", Key=key)["Body"].read())
+    return json.loads(_bucket_client(cluster).get_object(Bucket="ploutos", Key=key)["Body"].read())
 
 
 @pytest.mark.slow
