@@ -80,6 +80,13 @@ def parent(location: str | os.PathLike[str]) -> str:
     return str(Path(location).parent)
 
 
+def name(location: str | os.PathLike[str]) -> str:
+    """The last component of ``location`` (a file's or directory's own name)."""
+    if is_url(location):
+        return os.fspath(location).rstrip("/").rpartition("/")[2]
+    return Path(location).name
+
+
 def scratch_root() -> Path:
     """Where working copies of remote locations go: ``$PLOUTOS_SCRATCH`` or the temp dir."""
     root = Path(os.environ.get("PLOUTOS_SCRATCH") or tempfile.gettempdir())
@@ -391,9 +398,9 @@ def fetched_model(model_location: str | os.PathLike[str]) -> Iterator[Path]:
     if not is_url(model_location):
         yield Path(model_location)
         return
-    directory, _, name = os.fspath(model_location).rstrip("/").rpartition("/")
-    with working_copy(directory, fetch=model_files(name), upload=False) as copy:
-        yield copy.path / name
+    directory, _, model_name = os.fspath(model_location).rstrip("/").rpartition("/")
+    with working_copy(directory, fetch=model_files(model_name), upload=False) as copy:
+        yield copy.path / model_name
 
 
 @contextlib.contextmanager
@@ -403,6 +410,6 @@ def working_file(location: str | os.PathLike[str], *, upload: bool = True) -> It
     if not is_url(location):
         yield Path(location)
         return
-    name = os.fspath(location).rstrip("/").rpartition("/")[2]
-    with working_copy(parent(location), fetch=[name], upload=upload) as copy:
-        yield copy.path / name
+    file_name = name(location)
+    with working_copy(parent(location), fetch=[file_name], upload=upload) as copy:
+        yield copy.path / file_name

@@ -29,6 +29,7 @@ FEATURES = "features"
 MODELS = "models"
 BACKTESTS = "backtests"
 EVALUATION = "evaluation"
+PAPER = "paper"
 
 
 def run_stamp(run_id: str) -> str:
@@ -202,6 +203,7 @@ class PloutosStorage(dg.ConfigurableResource):
             frame["ticker"] = frame["ticker"].astype("string")
         return frame.reset_index(drop=True)
 
-    def paper_dir(self, model_dir: ModelDir) -> Path:
-        """Signals and the paper ledger of a model: ``paper/<model directory name>``."""
-        return self.base / "paper" / model_dir.path.name
+    def paper_location(self, model_location: str) -> str:
+        """Signals and the paper ledger of the model at ``model_location`` (a path or a URL):
+        ``paper/<model directory name>``."""
+        return self.location(PAPER, object_store.name(model_location))

@@ -16,14 +16,20 @@ seed after ``retrain_after_warnings`` consecutive drift warnings; judging the ne
 
 import dagster as dg
 
+from ploutos_core import object_store
 from ploutos_core.data import content_hash
 from ploutos_core.data.lineage import contiguous_ranges
 from ploutos_core.errors import DataError, PloutosError
 from ploutos_core.market.dates import iso_day
-from ploutos_core.signals.ledger import session_path
+from ploutos_core.signals.ledger import booked_sessions
 from ploutos_pipeline.assets.features import features
 from ploutos_pipeline.assets.raw import raw_ohlcv, raw_ohlcv_csv
-from ploutos_pipeline.assets.signals import DRIFT_WARNING, paper_config, paper_ledger, production
+from ploutos_pipeline.assets.signals import (
+    DRIFT_WARNING,
+    paper_config,
+    paper_ledger,
+    production_promotion,
+)
 from ploutos_pipeline.jobs import (
     features_job,
     fold_evaluation_job,
@@ -118,20 +124,20 @@ def paper_sessions_sensor(
     if not latest:
         return dg.SkipReason("features have not been materialized")
     try:
-        model_dir, promotion = production(context.instance)
+        model_location, promotion = production_promotion(context.instance)
         bars = storage.read_ohlcv_rows(columns=["date"])
+        booked = booked_sessions(storage.paper_location(model_location))
     except (PloutosError, dg.Failure) as exc:
         return dg.SkipReason(str(exc))
     days = (iso_day(d) for d in bars["date"].drop_duplicates().sort_values().to_numpy())
     sessions = [day for day in days if day > promotion.last_bar]
     known = set(context.instance.get_dynamic_partitions(session_partitions.name))
-    paper = storage.paper_dir(model_dir)
     # A session that cannot be booked yet (a late bar) is tried again after the next refresh.
-    version = f"{model_dir.path.name}:{latest[0].storage_id}"
+    version = f"{object_store.name(model_location)}:{latest[0].storage_id}"
     requests = [
         dg.RunRequest(job_name=paper_ledger_job.name, partition_key=s, run_key=f"{version}:{s}")
         for s in sessions
-        if not session_path(paper, s).is_file()
+        if s not in booked
     ]
     requests.append(dg.RunRequest(job_name=signals_job.name, run_key=f"{version}:signals"))
     return dg.SensorResult(

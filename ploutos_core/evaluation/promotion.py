@@ -112,23 +112,25 @@ def promote(
     return promotion
 
 
-def read_promotion(model_dir: ModelDir) -> Promotion:
-    """The promotion of ``model_dir``.
+def read_promotion(model_dir: ModelDir, shown_as: str | None = None) -> Promotion:
+    """The promotion of ``model_dir``; messages name the directory ``shown_as`` (its URL when
+    ``model_dir`` is a working copy) or its path.
 
     Raises
     ------
     PromotionError
         When the directory holds no model or was never promoted.
     """
+    where = shown_as or str(model_dir.path)
     if not model_dir.manifest.is_file():
         raise PromotionError(
-            f"{model_dir.path} is not a model directory (no {model_dir.manifest.name}); pass the "
+            f"{where} is not a model directory (no {model_dir.manifest.name}); pass the "
             "directory `ploutos train` or the trained_model asset wrote"
         )
     path = promotion_path(model_dir)
     if not path.is_file():
         raise PromotionError(
-            f"the model in {model_dir.path} was never promoted (no {PROMOTION}): evaluate its "
+            f"the model in {where} was never promoted (no {PROMOTION}): evaluate its "
             "config and materialize production_model, which promotes it when the verdict passes "
             "promotion_gate"
         )
@@ -136,5 +138,5 @@ def read_promotion(model_dir: ModelDir) -> Promotion:
         return Promotion.model_validate(json.loads(path.read_text()))
     except (OSError, ValueError) as exc:
         raise PromotionError(
-            f"cannot read {path}: {exc}; materialize production_model again"
+            f"cannot read {PROMOTION} of {where}: {exc}; materialize production_model again"
         ) from exc

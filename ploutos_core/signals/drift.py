@@ -130,6 +130,14 @@ def drift_band(
     return DriftBand(sessions, n, dict(paper), low, high, outside)
 
 
+def fold_backtest_files() -> list[str]:
+    """What :func:`fold_windows` reads, as patterns relative to the ``folds/`` directory (the
+    files to fetch from an object store)."""
+    from ploutos_core.backtest.run import EQUITY_FILE, TRADES_FILE  # loads torch: not at import
+
+    return [f"*/backtest/{EQUITY_FILE}", f"*/backtest/{TRADES_FILE}"]
+
+
 def fold_backtest_dirs(folds_dir: str | Path) -> list[Path]:
     """The fold backtests under an evaluation's ``folds/`` directory, in name order."""
     from ploutos_core.backtest.run import EQUITY_FILE  # loads torch: not at import

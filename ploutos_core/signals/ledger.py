@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ploutos_core import object_store
 from ploutos_core.artifacts import check_compatible
 from ploutos_core.backtest.benchmarks import buy_and_hold_benchmark
 from ploutos_core.backtest.simulate import BacktestRun, simulate_to_last_bar
@@ -216,8 +217,20 @@ def run_paper(trained: Any, market: MarketData, start: str, config: PaperConfig)
     )
 
 
+def session_file(session: str) -> str:
+    """A session's record, relative to the paper directory: ``sessions/<date>.json``."""
+    return f"{SESSIONS_DIR}/{session}.json"
+
+
 def session_path(directory: str | Path, session: str) -> Path:
-    return Path(directory) / SESSIONS_DIR / f"{session}.json"
+    return Path(directory) / session_file(session)
+
+
+def booked_sessions(paper_location: str | Path) -> set[str]:
+    """The sessions that have a record under ``paper_location`` (a path or a URL)."""
+    suffix = ".json"
+    names = object_store.file_names(object_store.join(paper_location, SESSIONS_DIR))
+    return {name[: -len(suffix)] for name in names if name.endswith(suffix)}
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -10,28 +10,41 @@
 Model loading (torch) and plots (matplotlib) are imported by the steps, not by the code location.
 """
 
+import contextlib
 import os
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
+from ploutos_core import object_store
 from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.artifacts.model_dir import FINAL_MODEL, MANIFEST
 from ploutos_core.config import PaperConfig, default_config_path, load_config
-from ploutos_core.evaluation.promotion import Promotion, read_promotion
+from ploutos_core.evaluation.promotion import PROMOTION, Promotion, read_promotion
 from ploutos_core.evaluation.run import FOLDS_DIR
-from ploutos_core.signals.drift import DriftBand, drift_band, fold_windows, paper_window
-from ploutos_core.signals.ledger import PaperLedger, write_session
+from ploutos_core.signals.drift import (
+    DriftBand,
+    drift_band,
+    fold_backtest_files,
+    fold_windows,
+    paper_window,
+)
+from ploutos_core.signals.ledger import PaperLedger, session_file, write_session
 from ploutos_pipeline.assets.evaluation import production_model
 from ploutos_pipeline.assets.features import features
-from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_dir
+from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_location
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import session_partitions
 from ploutos_pipeline.resources import PloutosStorage
 
 GROUP = "paper"
+SIGNALS_DIR = "signals"
 DRIFT_WARNING = "drift_warning"
 """Metadata key of a paper_ledger materialization: whether its drift check warned."""
+MODEL_FILES = (*object_store.model_files(FINAL_MODEL), PROMOTION)
+"""What deciding with the production model reads of its directory."""
 
 
 def paper_config() -> PaperConfig:
@@ -40,21 +53,47 @@ def paper_config() -> PaperConfig:
     return load_config(PaperConfig, path)
 
 
-def production(instance: dg.DagsterInstance) -> tuple[ModelDir, Promotion]:
-    """The production model's directory and promotion (a ``PromotionError`` when it has none)."""
-    model_dir = latest_model_dir(instance, production_model.key)
-    return model_dir, read_promotion(model_dir)
+@dataclass(frozen=True)
+class Production:
+    """The production model: its directory's path or URL (``location``), a local directory
+    holding the files read of it (``model_dir``) and its promotion."""
+
+    location: str
+    model_dir: ModelDir
+    promotion: Promotion
 
 
-def _ledger(
-    storage: PloutosStorage, model_dir: ModelDir, promotion: Promotion
-) -> tuple[Any, PaperLedger]:
+@contextlib.contextmanager
+def production(
+    instance: dg.DagsterInstance, files: Sequence[str] = MODEL_FILES
+) -> Iterator[Production]:
+    """The production model with ``files`` of its directory local: the directory itself on a
+    local root, a read-only working copy on an object store.
+
+    Raises
+    ------
+    PromotionError
+        When the model has no promotion.
+    """
+    location = latest_model_location(instance, production_model.key)
+    with object_store.working_copy(location, fetch=files, upload=False) as copy:
+        model_dir = ModelDir(copy.path)
+        yield Production(location, model_dir, read_promotion(model_dir, shown_as=location))
+
+
+def production_promotion(instance: dg.DagsterInstance) -> tuple[str, Promotion]:
+    """The production model's location and promotion, without reading the model itself."""
+    with production(instance, files=(MANIFEST, PROMOTION)) as model:
+        return model.location, model.promotion
+
+
+def _ledger(storage: PloutosStorage, model: Production) -> tuple[Any, PaperLedger]:
     from ploutos_core.artifacts import load_trained_model
     from ploutos_core.signals.ledger import run_paper
 
-    trained = load_trained_model(model_dir.final_model)
-    market = storage.load_market(Manifest.read(model_dir.manifest).tickers)
-    return trained, run_paper(trained, market, promotion.last_bar, paper_config())
+    trained = load_trained_model(model.model_dir.final_model)
+    market = storage.load_market(Manifest.read(model.model_dir.manifest).tickers)
+    return trained, run_paper(trained, market, model.promotion.last_bar, paper_config())
 
 
 @dg.asset(
@@ -69,12 +108,14 @@ def _ledger(
 def signals(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dg.MaterializeResult:
     from ploutos_core.signals.orders import decide_orders, signals_markdown, write_signals
 
-    with reported_as_failure():
-        model_dir, promotion = production(context.instance)
-        trained, ledger = _ledger(storage, model_dir, promotion)
+    with reported_as_failure(), production(context.instance) as model:
+        trained, ledger = _ledger(storage, model)
         orders = decide_orders(trained, ledger)
         bar = str(orders["bar_date"].iloc[0])
-        paths = write_signals(orders, storage.paper_dir(model_dir) / "signals" / bar)
+        paper = storage.paper_location(model.location)
+        with object_store.working_copy(object_store.join(paper, SIGNALS_DIR, bar)) as copy:
+            written = write_signals(orders, copy.path)
+            paths = {kind: copy.location_of(path) for kind, path in written.items()}
     counts = orders["order"].value_counts()
     return dg.MaterializeResult(
         metadata={
@@ -83,8 +124,8 @@ def signals(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dg.Ma
             "fill_session": str(orders["fill_session"].iloc[0]),
             "buys": int(counts.get("buy", 0)),
             "sells": int(counts.get("sell", 0)),
-            MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
-            **{f"path_{k}": dg.MetadataValue.path(str(p)) for k, p in paths.items()},
+            MODEL_DIR: dg.MetadataValue.path(model.location),
+            **{f"path_{k}": dg.MetadataValue.path(p) for k, p in paths.items()},
         }
     )
 
@@ -96,8 +137,9 @@ def _drift(
     sessions = len(frame) - 1
     if sessions < config.drift_min_sessions:
         return None
-    folds = Path(promotion.verdict).parent / FOLDS_DIR
-    windows = fold_windows(folds, sessions)
+    folds = object_store.join(object_store.parent(promotion.verdict), FOLDS_DIR)
+    with object_store.working_copy(folds, fetch=fold_backtest_files(), upload=False) as copy:
+        windows = fold_windows(copy.path, sessions)
     paper = paper_window(frame["equity"].to_numpy(), frame["traded"].to_numpy())
     return drift_band(paper, windows, sessions, config.drift_quantiles)
 
@@ -150,19 +192,20 @@ def paper_ledger(
 
     session = context.partition_key
     config = paper_config()
-    with reported_as_failure():
-        model_dir, promotion = production(context.instance)
-        _, ledger = _ledger(storage, model_dir, promotion)
+    with reported_as_failure(), production(context.instance) as model:
+        _, ledger = _ledger(storage, model)
         record = ledger.session_record(session)
-        status = write_session(storage.paper_dir(model_dir), record)
+        paper = storage.paper_location(model.location)
+        with object_store.working_copy(paper, fetch=[session_file(session)]) as copy:
+            status = write_session(copy.path, record)
         metrics = ledger.metrics(session)
-        band = _drift(ledger, session, promotion, config)
+        band = _drift(ledger, session, model.promotion, config)
     if status == "restated":
         context.log.warning(f"session {session} restated: its bars changed since it was booked")
     if record["missing"]:
         context.log.warning(f"no bar on {session} for {record['missing']}: held at last close")
     portfolio, benchmark = ledger.through(session)
-    title = f"paper {model_dir.path.name}: {ledger.start} to {session}"
+    title = f"paper {object_store.name(model.location)}: {ledger.start} to {session}"
     curves = {"Paper portfolio": portfolio.equity, "Buy & hold (equal weight)": benchmark.equity}
     png = equity_thumbnail_png(portfolio.dates, curves, title)
     check = _drift_check(band, config)
@@ -177,7 +220,7 @@ def paper_ledger(
             "missing_bars": ", ".join(record["missing"]) or "-",
             "booked": status,
             DRIFT_WARNING: not check.passed,
-            MODEL_DIR: dg.MetadataValue.path(str(model_dir.path)),
+            MODEL_DIR: dg.MetadataValue.path(model.location),
         },
         check_results=[check],
     )

@@ -16,9 +16,12 @@ import pytest
 from ploutos_core.cli import main as cli_main
 from ploutos_pipeline.assets.evaluation import evaluation_assets
 from ploutos_pipeline.definitions import build_definitions
+from ploutos_pipeline.partitions import session_partitions
 from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.sensors import paper_sessions_sensor
 from tests.pipeline.conftest import Pipeline, write_market
 from tests.pipeline.test_evaluation import TINY_EVALUATION
+from tests.pipeline.test_paper import bars_arrive_after_promotion
 from tests.support.configs import TINY_TRAINING
 from tests.support.servers import BIN, S3Server, forget_s3_clients, moto_s3
 
@@ -175,3 +178,47 @@ def test_s3_down_during_training_names_the_url_and_keeps_the_model(on_s3: S3Pipe
     for name in ("final_model.zip", "vecnormalize.pkl", "manifest.json"):
         assert (kept / name).is_file()
     assert json.loads((kept / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_paper_trading_on_s3(
+    on_s3: S3Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paper_config = tmp_path / "paper.yaml"
+    paper_config.write_text("drift_min_sessions: 2\n")
+    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(paper_config))
+    pipeline = on_s3.pipeline
+    storage = PloutosStorage(root=on_s3.root)
+    location, sessions = bars_arrive_after_promotion(pipeline, storage)
+    model = location.removeprefix(f"{on_s3.root}/")
+    assert f"{model}/promotion.json" in on_s3.keys("models/")
+    paper = f"paper/{model.rsplit('/', 1)[1]}"
+    pipeline.instance.add_dynamic_partitions(session_partitions.name, sessions)
+
+    signals = _metadata(pipeline.run("refresh_signals"), "signals")
+    assert signals["model_dir"] == location
+    assert signals["path_csv"] == f"{on_s3.root}/{paper}/signals/{sessions[-1]}/signals.csv"
+    assert f"{paper}/signals/{sessions[-1]}/signals.parquet" in on_s3.keys(f"{paper}/")
+    for session in (sessions[0], sessions[1], sessions[1]):  # the second one booked twice
+        result = pipeline.run("book_paper_session", partition_key=session)
+    assert _metadata(result, "paper_ledger")["booked"] == "unchanged"
+    drift = result.get_asset_check_evaluations()[0]
+    assert drift.metadata["fold_windows"].value > 0  # the fold backtest, read from the bucket
+    assert on_s3.keys(f"{paper}/sessions/") == [f"{paper}/sessions/{s}.json" for s in sessions[:2]]
+
+    # The sensor reads what is booked from the bucket: only the other sessions are requested.
+    context = dg.build_sensor_context(instance=pipeline.instance, resources={"storage": storage})
+    requests = paper_sessions_sensor(context).run_requests
+    booked = [r.partition_key for r in requests if r.job_name == "book_paper_session"]
+    assert booked == sessions[2:]
+
+    # `ploutos signal` takes the model and writes its files by URL.
+    output = f"{on_s3.root}/cli-signal"
+    code = cli_main(["signal", "--model", location, "--data", str(pipeline.csv),
+                     "--output", output])  # fmt: skip
+    assert code == 0
+    assert {"cli-signal/signals.csv", "cli-signal/paper_ledger.parquet"} <= set(
+        on_s3.keys("cli-signal/")
+    )
+    _nothing_local(on_s3)

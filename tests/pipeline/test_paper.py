@@ -1,7 +1,6 @@
 """Paper trading through Dagster: signals of the production model, a ledger partition per
 session as bars arrive, and the drift check against the fold backtests."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -9,13 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ploutos_core import object_store
 from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.artifacts.model_dir import MANIFEST
 from ploutos_core.data.sample import make_market
 from ploutos_core.evaluation.trials import trial_key
-from ploutos_core.storage import write_parquet_atomic
+from ploutos_core.storage import write_json_atomic, write_parquet_atomic
 from ploutos_pipeline.assets.evaluation import production_model
 from ploutos_pipeline.partitions import session_partitions
-from ploutos_pipeline.resources import PloutosStorage
+from ploutos_pipeline.resources import EVALUATION, PloutosStorage
 from ploutos_pipeline.sensors import (
     consecutive_drift_warnings,
     drift_retrain_sensor,
@@ -47,17 +48,17 @@ def _write_steady_fold_backtest(directory: Path) -> None:
     )
 
 
-def _promote_the_trained_model(pipeline: Pipeline, resources: dict) -> ModelDir:
+def promote_the_trained_model(pipeline: Pipeline, storage: PloutosStorage) -> str:
+    """Train, write a verdict promoting its config and one steady fold backtest, materialize
+    production_model; the model's location (a path or a URL, as ``storage``'s root)."""
     trained = pipeline.run(
         "retrain", run_config={"ops": {"trained_model": {"config": TINY_TRAINING}}},
         asset_selection=[dg.AssetKey("trained_model")],
     )  # fmt: skip
-    model_dir = ModelDir(
-        trained.asset_materializations_for_node("trained_model")[-1].metadata["model_dir"].value
-    )
-    evaluation = pipeline.storage / "evaluation"
-    evaluation.mkdir(parents=True)
-    key = trial_key(Manifest.read(model_dir.manifest).config)
+    metadata = trained.asset_materializations_for_node("trained_model")[-1].metadata
+    location = str(metadata["model_dir"].value)
+    with object_store.working_copy(location, fetch=[MANIFEST], upload=False) as model:
+        key = trial_key(Manifest.read(ModelDir(model.path).manifest).config)
     verdict = {
         "promoted": True,
         "reasons": [],
@@ -66,12 +67,31 @@ def _promote_the_trained_model(pipeline: Pipeline, resources: dict) -> ModelDir:
         "dsr": 0.99,
         "pbo": None,
     }
-    (evaluation / "verdict.json").write_text(json.dumps(verdict))
-    _write_steady_fold_backtest(evaluation / "folds" / "fold0_seed3" / "backtest")
+    with storage.working_copy(EVALUATION) as evaluation:
+        write_json_atomic(evaluation.path / "verdict.json", verdict)
+        _write_steady_fold_backtest(evaluation.path / "folds" / "fold0_seed3" / "backtest")
     assert dg.materialize(
-        [production_model], instance=pipeline.instance, resources=resources
+        [production_model], instance=pipeline.instance, resources={"storage": storage}
     ).success
-    return model_dir
+    return location
+
+
+def bars_arrive_after_promotion(
+    pipeline: Pipeline, storage: PloutosStorage
+) -> tuple[str, list[str]]:
+    """A model promoted on a market's bar ``NEW_SESSIONS`` before its end, then the rest of the
+    bars arrive (raw_ohlcv and features refreshed): the model's location and the new sessions."""
+    full = make_market(3, 420, seed=7, late_listing=False, delisting=False, missing_days=False)
+    days = sorted(full["date"].unique())
+    promoted_on = days[-1 - NEW_SESSIONS]
+    full[full["date"] <= promoted_on].to_csv(pipeline.csv, index=False, date_format="%Y-%m-%d")
+    pipeline.run("refresh_raw_ohlcv")
+    pipeline.run_features(pipeline.tickers())
+    location = promote_the_trained_model(pipeline, storage)
+    full.to_csv(pipeline.csv, index=False, date_format="%Y-%m-%d")  # new bars arrive
+    pipeline.run("refresh_raw_ohlcv")
+    pipeline.run_features(pipeline.tickers())
+    return location, [pd.Timestamp(d).date().isoformat() for d in days[-NEW_SESSIONS:]]
 
 
 @pytest.mark.slow
@@ -81,21 +101,10 @@ def test_signals_and_a_ledger_partition_per_new_session_with_drift(
     paper_config = tmp_path / "paper.yaml"
     paper_config.write_text("drift_min_sessions: 2\nretrain_after_warnings: 2\n")
     monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(paper_config))
-    full = make_market(3, 420, seed=7, late_listing=False, delisting=False, missing_days=False)
-    days = sorted(full["date"].unique())
-    promoted_on = days[-1 - NEW_SESSIONS]
-    full[full["date"] <= promoted_on].to_csv(pipeline.csv, index=False, date_format="%Y-%m-%d")
-    pipeline.run("refresh_raw_ohlcv")
-    pipeline.run_features(pipeline.tickers())
     resources = {"storage": PloutosStorage(root=str(pipeline.storage))}
-    model_dir = _promote_the_trained_model(pipeline, resources)
-
-    full.to_csv(pipeline.csv, index=False, date_format="%Y-%m-%d")  # new bars arrive
-    pipeline.run("refresh_raw_ohlcv")
-    pipeline.run_features(pipeline.tickers())
+    location, sessions = bars_arrive_after_promotion(pipeline, resources["storage"])
     context = dg.build_sensor_context(instance=pipeline.instance, resources=resources)
     tick = paper_sessions_sensor(context)
-    sessions = [pd.Timestamp(d).date().isoformat() for d in days[-NEW_SESSIONS:]]
     (added,) = tick.dynamic_partitions_requests
     assert list(added.partition_keys) == sessions
     booked = [r.partition_key for r in tick.run_requests if r.job_name == "book_paper_session"]
@@ -115,7 +124,7 @@ def test_signals_and_a_ledger_partition_per_new_session_with_drift(
         ledger = result.asset_materializations_for_node("paper_ledger")[-1].metadata
     assert ledger["booked"].value == "unchanged"
     assert "data:image/png;base64," in ledger["equity_plot"].value
-    paper = pipeline.storage / "paper" / model_dir.path.name / "sessions"
+    paper = pipeline.storage / "paper" / Path(location).name / "sessions"
     assert sorted(p.stem for p in paper.iterdir()) == sessions[:3]
     assert checks[0].passed  # fewer than drift_min_sessions: nothing compared
     drift = checks[2]
