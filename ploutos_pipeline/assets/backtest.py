@@ -17,7 +17,12 @@ from ploutos_core.config import BacktestConfig
 from ploutos_core.object_store import WorkingCopy
 from ploutos_core.storage import atomic_dir
 from ploutos_pipeline.assets.features import features
-from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_location, trained_model
+from ploutos_pipeline.assets.model import (
+    MODEL_DIR,
+    latest_model_location,
+    trading_universe,
+    trained_model,
+)
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.resources import BACKTESTS, PloutosStorage, run_stamp
 from ploutos_pipeline.run_config import config_class_from_yaml, to_core
@@ -66,8 +71,8 @@ def backtest(
         object_store.fetched_model(object_store.join(model_location, FINAL_MODEL)) as model,
         storage.working_copy(BACKTESTS) as backtests,
     ):
-        tickers = Manifest.read(ModelDir.of(model).manifest).tickers
-        market = storage.load_market(tickers)
+        manifest = Manifest.read(ModelDir.of(model).manifest)
+        market = storage.load_market(trading_universe(context, storage, manifest))
         backtest_config = to_core(config, BacktestConfig, "backtest run config")
         output_dir = backtests.path / run_stamp(context.run.run_id)
         with atomic_dir(output_dir) as tmp:
@@ -98,6 +103,10 @@ def _input_health_check(health: InputHealth) -> dg.AssetCheckResult:
             "worst_clipped_fraction": health.worst_clipped_fraction,
             "flagged_tickers": dg.MetadataValue.json(
                 {t: round(health.per_ticker[t], 4) for t in flagged[:20]}
+            ),
+            "new_tickers": len(health.new_tickers),
+            "new_tickers_clipped": dg.MetadataValue.json(
+                {t: round(f, 4) for t, f in sorted(health.new_tickers.items())[:20]}
             ),
         },
     )

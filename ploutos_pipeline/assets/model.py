@@ -46,6 +46,15 @@ def _universe(context: dg.AssetExecutionContext, storage: PloutosStorage) -> lis
     return tickers
 
 
+def trading_universe(
+    context: dg.AssetExecutionContext, storage: PloutosStorage, manifest: Manifest
+) -> list[str]:
+    """The tickers a model trades in the pipeline: a ``shared`` policy reads any universe and
+    trades the current one (raw_ohlcv's tickers, new listings included, dropped ones gone);
+    every other policy its own ticker list, which its observation is built for."""
+    return _universe(context, storage) if manifest.policy == "shared" else manifest.tickers
+
+
 def latest_model_location(instance: dg.DagsterInstance, asset: dg.AssetKey) -> str:
     """The directory (a path or a URL) of ``asset``'s latest materialization (a model asset's
     ``model_dir``)."""

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from ploutos_core import object_store
-from ploutos_core.artifacts import Manifest, ModelDir
+from ploutos_core.artifacts import ModelDir
 from ploutos_core.artifacts.model_dir import FINAL_MODEL, MANIFEST
 from ploutos_core.config import PaperConfig, default_config_path, load_config
 from ploutos_core.evaluation.promotion import PROMOTION, Promotion, read_promotion
@@ -34,7 +34,7 @@ from ploutos_core.signals.drift import (
 from ploutos_core.signals.ledger import PaperLedger, session_file, write_session
 from ploutos_pipeline.assets.evaluation import production_model
 from ploutos_pipeline.assets.features import features
-from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_location
+from ploutos_pipeline.assets.model import MODEL_DIR, latest_model_location, trading_universe
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import session_partitions
 from ploutos_pipeline.resources import PloutosStorage
@@ -87,12 +87,14 @@ def production_promotion(instance: dg.DagsterInstance) -> tuple[str, Promotion]:
         return model.location, model.promotion
 
 
-def _ledger(storage: PloutosStorage, model: Production) -> tuple[Any, PaperLedger]:
+def _ledger(
+    context: dg.AssetExecutionContext, storage: PloutosStorage, model: Production
+) -> tuple[Any, PaperLedger]:
     from ploutos_core.artifacts import load_trained_model
     from ploutos_core.signals.ledger import run_paper
 
     trained = load_trained_model(model.model_dir.final_model)
-    market = storage.load_market(Manifest.read(model.model_dir.manifest).tickers)
+    market = storage.load_market(trading_universe(context, storage, trained.manifest))
     return trained, run_paper(trained, market, model.promotion.last_bar, paper_config())
 
 
@@ -109,7 +111,7 @@ def signals(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dg.Ma
     from ploutos_core.signals.orders import decide_orders, signals_markdown, write_signals
 
     with reported_as_failure(), production(context.instance) as model:
-        trained, ledger = _ledger(storage, model)
+        trained, ledger = _ledger(context, storage, model)
         orders = decide_orders(trained, ledger)
         bar = str(orders["bar_date"].iloc[0])
         paper = storage.paper_location(model.location)
@@ -193,7 +195,7 @@ def paper_ledger(
     session = context.partition_key
     config = paper_config()
     with reported_as_failure(), production(context.instance) as model:
-        _, ledger = _ledger(storage, model)
+        _, ledger = _ledger(context, storage, model)
         record = ledger.session_record(session)
         paper = storage.paper_location(model.location)
         with object_store.working_copy(paper, fetch=[session_file(session)]) as copy:

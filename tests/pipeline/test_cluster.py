@@ -334,7 +334,7 @@ def test_a_worker_killed_mid_training_fails_the_run_naming_the_step(cluster: Clu
 
         # The worker replaced its killed process: the next run trains and succeeds.
         after = _wait_finished(instance, _retrain(cluster, TINY_TRAINING), timeout=480)
-        assert after.status == dg.DagsterRunStatus.SUCCESS, after.status
+        assert after.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, after.run_id)
         assert instance.get_latest_materialization_event(TRAINED).run_id == after.run_id
 
 
@@ -363,7 +363,7 @@ def test_postgres_down_during_a_run_fails_it_and_the_next_run_succeeds(cluster: 
         # After the restart the next run trains and succeeds, next to every earlier
         # materialization.
         after = _wait_finished(instance, _retrain(cluster, TINY_TRAINING), timeout=480)
-        assert after.status == dg.DagsterRunStatus.SUCCESS, after.status
+        assert after.status == dg.DagsterRunStatus.SUCCESS, _run_failure(instance, after.run_id)
         assert instance.get_latest_materialization_event(TRAINED).run_id == after.run_id
         runs_with_models = {
             record.run_id

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from ploutos_pipeline.definitions import build_definitions
@@ -55,6 +56,24 @@ def test_retrain_job_trains_a_model_then_backtests_it(featured: Pipeline) -> Non
     again = featured.run("retrain", run_config=RETRAIN_CONFIG)
     assert _metadata(again, "trained_model")["model_dir"] != model["model_dir"]
     assert (model_dir / "final_model.zip").is_file()
+
+
+@pytest.mark.slow
+def test_a_shared_model_is_backtested_on_the_current_universe(featured: Pipeline) -> None:
+    shared = {"ops": {"trained_model": {"config": {**TINY_TRAINING, "policy": "shared"}}}}
+    assert featured.run("retrain", run_config=shared).success
+    trained_on = featured.tickers()
+    write_market(featured.csv, n_tickers=len(trained_on) + 1)  # a ticker lists
+    featured.run("refresh_raw_ohlcv")
+    featured.run_features(featured.tickers())
+    (listed,) = set(featured.tickers()) - set(trained_on)
+
+    result = featured.run("retrain", asset_selection=[dg.AssetKey("backtest")])
+    health = {c.check_name: c for c in result.get_asset_check_evaluations()}["input_health"]
+    assert health.metadata["new_tickers"].value == 1
+    assert list(health.metadata["new_tickers_clipped"].value) == [listed]
+    positions = pd.read_parquet(Path(_metadata(result, "backtest")["path_positions"]))
+    assert sorted(positions.columns) == sorted(featured.tickers())  # the new ticker trades too
 
 
 def test_training_without_features_names_the_missing_partitions(pipeline: Pipeline) -> None:
