@@ -200,12 +200,18 @@ def _training_started(instance: dg.DagsterInstance, run_id: str):
 
 
 def _run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The error of a failed run, as the UI shows it."""
-    return next(
-        r.dagster_event.event_specific_data.error.to_string()
-        for r in instance.all_logs(run_id)
-        if r.dagster_event is not None and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
-    )
+    """The errors of a failed run, as the UI shows them: the run's own, else its steps'."""
+    errors = []
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.event_type_value not in ("PIPELINE_FAILURE", "STEP_FAILURE"):
+            continue
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        user = getattr(data, "user_failure_data", None)
+        text = error.to_string() if error is not None else record.message
+        errors.append(f"{event.step_key or 'run'}: {user.description if user else text}")
+    return "\n".join(errors) or f"run {run_id} recorded no failure"
 
 
 @pytest.mark.slow
