@@ -20,7 +20,7 @@ FIND_PYTHON := for c in $(PYTHON) python3.12 python3.13 python3 \
 	  PYENV_VERSION= $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
 	done
 
-.PHONY: help venv demo test test-cluster chromium ui lint features-doc sample-data bench cluster cluster-down
+.PHONY: help venv demo test test-cluster debian-packages ui lint features-doc sample-data bench cluster cluster-down
 
 # The cluster's packages; deploy/Dockerfile runs the same command (tests/pipeline/test_cluster.py).
 CLUSTER_STAMP := $(VENV)/.ploutos-cluster-installed
@@ -58,16 +58,22 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 # the one-test browser module last).
 TEST_WORKERS ?= 2
 
-test: $(STAMP) chromium
+# The suite includes the cluster tests: it installs the cluster extra, and the tests start
+# PostgreSQL, Redis, moto and Celery workers themselves (the cluster module starts first).
+test: $(CLUSTER_STAMP) debian-packages
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work
-# offline); it is skipped where Chromium cannot be installed.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the web UI test"; \
-	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
-	  echo "warning: could not install chromium; the browser test will be skipped"; }
+# offline), the cluster tests Debian's redis-server; a test whose program cannot be installed is
+# skipped, saying so.
+DEBIAN_PACKAGES := chromium redis-server
+
+debian-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { \
+	  echo "installing Debian's $$missing for the browser and cluster tests"; \
+	  (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) || \
+	  echo "warning: could not install $$missing; the tests that need it will be skipped"; }
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
@@ -99,7 +105,6 @@ cluster: $(CLUSTER_STAMP)
 cluster-down:
 	PYTHON=$(abspath $(PY)) deploy/cluster.sh down
 
-# The cluster and object-store tests start PostgreSQL, Redis, moto and Celery workers; `make test`
-# skips them where the cluster extra is not installed, which keeps it within its time budget.
-test-cluster: $(CLUSTER_STAMP)
+# Only the cluster and object-store tests (part of `make test` too).
+test-cluster: $(CLUSTER_STAMP) debian-packages
 	$(PY) -m pytest tests/pipeline/test_cluster.py tests/pipeline/test_object_storage.py tests/core/test_object_store.py

@@ -63,6 +63,11 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests (training, servers) first: with ``make test``'s two workers, the long ones
-    start at once instead of one of them finishing alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The cluster module, then the other slow tests (training, servers): with ``make test``'s
+    two workers, the long ones start at once instead of one of them finishing alone at the end."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("cluster") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )

@@ -35,6 +35,7 @@ from tests.support.configs import TINY_TRAINING
 from tests.support.servers import REPO, forget_s3_clients
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.cluster
 TRAINED = dg.AssetKey("trained_model")
 S3_PREFIX = "artifacts"
 # Still training when PostgreSQL stops (it stops as soon as the model directory appears), short
