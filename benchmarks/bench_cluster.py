@@ -23,6 +23,9 @@ multiplier.
   (``OMP_NUM_THREADS``; default: the CPUs divided by the training workers).
 - ``sequential, N thr``: ``sequential`` again on the workers' torch threads: the speed-up over
   it is the scale-out alone, without the cores a single process's updates also use.
+- ``ideal``: the speed-up if every worker trained at the speed of ``sequential, N thr`` with
+  nothing else on the machine: ``training workers x sequential / sequential, N thr``. With more
+  workers than cores, or when one process already uses the cores well, the goal is above it.
 - ``floor``: Dagster's own cost of one run materializing ``--floor-partitions`` partitions of an
   asset that computes and stores nothing (``bench_features.time_dagster_floor``), on the
   cluster's PostgreSQL instance and on a SQLite instance; per partition.
@@ -360,9 +363,11 @@ def main(argv: list[str] | None = None) -> int:
         with dg.instance_for_test() as instance:
             sqlite_ms = floor_ms(instance, args.floor_partitions)
     speedups = [row["speedup"] for row in rows]
+    ideals = [row["ideal"] for row in rows]
     print(
         f"speed-up median {statistics.median(speedups):.2f}x over {len(rows)} runs "
-        f"({', '.join(f'{s:.2f}x' for s in speedups)})"
+        f"({', '.join(f'{s:.2f}x' for s in speedups)}); ideal median "
+        f"{statistics.median(ideals):.2f}x ({', '.join(f'{s:.2f}x' for s in ideals)})"
     )
     print(
         f"Dagster per partition materialization ({args.floor_partitions} partitions in one run, "
@@ -383,19 +388,24 @@ def run_repeats(
     print(
         f"{'run':>3} {'sequential s':>13} {'cluster s':>10} {'speed-up':>9} "
         f"{'training steps s':>17} {'most at once':>13} {f'sequential, {threads} thr s':>20} "
-        f"{'vs it':>6}"
+        f"{'vs it':>6} {'ideal':>6}"
     )
     rows = []
     for run in range(1, args.repeat + 1):
         sequential = sequential_wall(market_path, tmp_path / f"sequential{run}", args)
         cluster = backfill_wall(env, keys, args.timesteps)
         narrow = sequential_wall(market_path, tmp_path / f"narrow{run}", args, threads)
-        row = {**cluster, "sequential": sequential, "speedup": sequential / cluster["wall"]}
+        row = {
+            **cluster,
+            "sequential": sequential,
+            "speedup": sequential / cluster["wall"],
+            "ideal": args.training_workers * sequential / narrow,
+        }
         rows.append(row)
         print(
             f"{run:>3} {sequential:>13.1f} {cluster['wall']:>10.1f} {row['speedup']:>8.2f}x "
             f"{cluster['training']:>17.1f} {cluster['overlap']:>13} {narrow:>20.1f} "
-            f"{narrow / cluster['wall']:>5.2f}x",
+            f"{narrow / cluster['wall']:>5.2f}x {row['ideal']:>5.2f}x",
             flush=True,
         )
         print(
