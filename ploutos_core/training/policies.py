@@ -93,6 +93,8 @@ class SharedTickerPolicy(ActorCriticPolicy):
     ) -> None:
         if not ticker_widths:
             raise ValueError("a shared-ticker policy needs at least one per-ticker layer width")
+        if not head_widths:
+            raise ValueError("a shared-ticker policy needs at least one actor head layer width")
         nvec = np.asarray(getattr(action_space, "nvec", []))
         if nvec.size == 0 or not np.all(nvec == CHOICES):
             raise ValueError(f"action space {action_space} is not hold/buy/sell per ticker")
@@ -166,20 +168,31 @@ class SharedTickerPolicy(ActorCriticPolicy):
         inputs = torch.cat([features, positions, tradable.unsqueeze(2)], dim=2)
         codes = self.encoder(inputs)
         mask = tradable > 0.5
-        weights = mask.unsqueeze(2).to(codes.dtype)
-        count = weights.sum(dim=1).clamp(min=1.0)
-        mean = (codes * weights).sum(dim=1) / count
+        weights = mask.to(codes.dtype)
+        count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+        mean = torch.bmm(weights.unsqueeze(1), codes).squeeze(1) / count
         lowest = torch.finfo(codes.dtype).min
-        peak = codes.masked_fill(~mask.unsqueeze(2), lowest).amax(dim=1)
+        peak = codes.masked_fill(~mask.unsqueeze(2), lowest).max(dim=1).values
         peak = torch.where(mask.any(dim=1, keepdim=True), peak, torch.zeros_like(peak))
         return codes, mask, torch.cat([mean, peak, portfolio], dim=1)
 
     def _logits(
         self, codes: torch.Tensor, mask: torch.Tensor, context: torch.Tensor
     ) -> torch.Tensor:
-        """``[B, N, 3]``: each ticker's head on ``[its code, the context]``; untradable: hold."""
-        shared = context.unsqueeze(1).expand(-1, codes.shape[1], -1)
-        logits = self.action_net(self.actor_head(torch.cat([codes, shared], dim=2)))
+        """``[B, N, 3]``: each ticker's head on ``[its code, the context]``; untradable: hold.
+
+        The head's first layer on ``[code, context]`` is computed as ``W_code @ code`` per
+        ticker plus ``W_context @ context + bias`` once per observation, broadcast over the
+        tickers: the same function as the layer on the concatenation, without building the
+        ``[B, N, code + context]`` input (the largest tensor of an update) or multiplying the
+        context again for every ticker.
+        """
+        first, rest = self.actor_head[0], self.actor_head[1:]
+        per_ticker = nn.functional.linear(codes, first.weight[:, : self.code_size])
+        per_observation = nn.functional.linear(
+            context, first.weight[:, self.code_size :], first.bias
+        )
+        logits = self.action_net(rest(per_ticker.add_(per_observation.unsqueeze(1))))
         blocked = ~mask.unsqueeze(2) & (torch.arange(CHOICES, device=logits.device) != HOLD)
         return logits.masked_fill(blocked, MASKED_LOGIT)
 

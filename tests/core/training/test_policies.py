@@ -90,6 +90,24 @@ def test_swapping_two_tickers_swaps_their_actions() -> None:
     assert torch.equal(actions_swapped, actions[:, order])
 
 
+def test_each_tickers_head_reads_its_code_beside_the_context() -> None:
+    """The head's first layer, split into a per-ticker and a per-observation product, is the
+    layer on ``[code, context]`` as its docstring says; so are its gradients."""
+    policy = make_policy(5, tiny_training(policy="shared", ticker_encoder=[8]))
+    features, positions, tradable, portfolio = random_parts(5)
+    tradable[:, 2] = 0
+    obs = join(features, positions, tradable, portfolio)
+    codes, mask, context = policy._encode(obs)
+    joined = torch.cat([codes, context.unsqueeze(1).expand(-1, 5, -1)], dim=2)
+    expected = policy.action_net(policy.actor_head(joined))[mask]
+    logits = policy._logits(codes, mask, context)[mask]
+    torch.testing.assert_close(logits, expected)
+    first = policy.actor_head[0].weight
+    (grad_split,) = torch.autograd.grad(logits.square().sum(), first, retain_graph=True)
+    (grad_joined,) = torch.autograd.grad(expected.square().sum(), first)
+    torch.testing.assert_close(grad_split, grad_joined)
+
+
 def test_the_parameter_count_does_not_depend_on_the_universe() -> None:
     config = tiny_training(policy="shared", net_arch=[256, 256])
     counts = {n: sum(p.numel() for p in make_policy(n, config).parameters()) for n in (2, 20, 500)}
@@ -121,6 +139,25 @@ def test_an_untradable_ticker_holds_and_does_not_enter_the_context() -> None:
     with torch.no_grad():
         none = policy.action_logits(join(features, positions, tradable, portfolio))
     assert torch.isfinite(none).all() and torch.all(none.argmax(-1) == 0)
+
+
+def test_the_context_is_the_mean_and_max_of_the_tradable_codes() -> None:
+    policy = make_policy(6)
+    features, positions, tradable, portfolio = random_parts(6)
+    tradable[0, [1, 4]] = 0
+    tradable[1, :] = 0
+    with torch.no_grad():
+        codes, mask, context = policy._encode(join(features, positions, tradable, portfolio))
+    size = policy.code_size
+    for row in range(codes.shape[0]):
+        chosen = codes[row, mask[row]]
+        if len(chosen):
+            mean, peak = chosen.mean(dim=0), chosen.max(dim=0).values
+        else:
+            mean = peak = torch.zeros(size)
+        torch.testing.assert_close(context[row, :size], mean)
+        torch.testing.assert_close(context[row, size : 2 * size], peak)
+        torch.testing.assert_close(context[row, 2 * size :], portfolio[row])
 
 
 def test_the_policy_acts_on_another_number_of_tickers() -> None:
