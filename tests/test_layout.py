@@ -1,10 +1,12 @@
-"""The layout's rules: no import cycle, the core imports neither Dagster nor the pipeline, and no
-module outside ``artifacts`` spells a file name of a model directory."""
+"""The layout's rules: no import cycle, the core imports neither Dagster nor the pipeline, no
+module outside ``artifacts`` spells a file name of a model directory, and the README's links
+lead somewhere."""
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +125,29 @@ def test_the_code_location_loads_without_the_training_stack() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == []
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/FEATURES.md"])
+def test_the_documents_links_lead_to_files_and_headings(document: str) -> None:
+    path = PROJECT_ROOT / document
+    text = path.read_text()
+    anchors = {
+        github_anchor(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")
+    }
+    broken = []
+    for target in MARKDOWN_LINK.findall(text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        file, _, anchor = target.partition("#")
+        found = (path.parent / file).exists() if file else anchor in anchors
+        if not found:
+            broken.append(target)
+    assert not broken, f"{document} links to what is not there: {broken}"
