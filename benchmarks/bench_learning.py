@@ -6,6 +6,8 @@ without the pattern.
     .venv/bin/python benchmarks/bench_learning.py --timesteps 20000 --seeds 1   # a smoke run
     .venv/bin/python benchmarks/bench_learning.py --policy shared --markets planted
     .venv/bin/python benchmarks/bench_learning.py --policy shared --markets planted --unseen
+    .venv/bin/python benchmarks/bench_learning.py --policy shared --pooling attention \
+        --markets planted
 
 Markets: ``make_planted_market(tickers, days, seed=s, strength=...)`` (per-ticker drift regimes
 that a trailing momentum reveals, see its docstring) and ``make_control_market(tickers, days,
@@ -17,11 +19,11 @@ backtest (deterministic actions), the equal-weight buy-and-hold and the momentum
 out-of-sample Sharpe and total return of each, per seed and the median over the seeds.
 
 ``--config`` trains another config, e.g. one with ``env: {observe_reward_state: false}`` to see
-what the reward-state input changes; ``--policy`` replaces the config's policy (to compare them
-at the same budget). ``--unseen`` measures generalization to tickers never seen in training
-(``policy: shared`` only): each seed's market is split into its first and second half of tickers
-(sorted), the agent trains on the first and is backtested on the second, beside buy-and-hold and
-the rule of that second half.
+what the reward-state input changes; ``--policy`` replaces the config's policy and ``--pooling``
+the shared policy's pooled summary (to compare them at the same budget). ``--unseen`` measures
+generalization to tickers never seen in training (``policy: shared`` only): each seed's market is
+split into its first and second half of tickers (sorted), the agent trains on the first and is
+backtested on the second, beside buy-and-hold and the rule of that second half.
 
 An agent that learned the pattern beats buy-and-hold on the planted market, approaches the rule
 there, and has no such edge on the control market.
@@ -71,8 +73,9 @@ def evaluate(
     seed: int,
     args: argparse.Namespace,
 ) -> dict[str, dict]:
-    """Train ``args.config`` (with ``args.policy``) on ``train_market``; the test-period metrics
-    of each side on ``test_market`` (the same market, or other tickers over the same dates)."""
+    """Train ``args.config`` (with ``args.policy`` and ``args.pooling``) on ``train_market``; the
+    test-period metrics of each side on ``test_market`` (the same market, or other tickers over
+    the same dates)."""
     from ploutos_core.backtest import momentum_rule, run_backtest, simulate
     from ploutos_core.config import BacktestConfig, TrainingConfig, load_config
     from ploutos_core.training import train
@@ -80,6 +83,8 @@ def evaluate(
     overrides = {"seed": seed, "total_timesteps": args.timesteps, "device": args.device}
     if args.policy:
         overrides["policy"] = args.policy
+    if args.pooling:
+        overrides["pooling"] = args.pooling
     config = load_config(TrainingConfig, args.config, {**overrides, "checkpoint_freq": 10**12})
     quiet = logging.getLogger("bench_learning")
     quiet.setLevel(logging.WARNING)
@@ -95,7 +100,7 @@ def evaluate(
         "buy_and_hold": report.metrics["buy_and_hold"],
         "rule": rule.metrics(),
         "test": {"start": report.test_start, "end": report.test_end, "bars": test.T},
-        "policy": config.policy,
+        "policy": config.policy if config.policy != "shared" else f"shared/{config.pooling}",
     }
 
 
@@ -140,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", default=str(default_config_path("training")), help="training config YAML"
     )
     parser.add_argument("--policy", help="encoder | flat | shared (default: the config's)")
+    parser.add_argument("--pooling", help="max | attention: policy shared's pooled summary")
     parser.add_argument(
         "--markets", default="planted,control", help="comma-separated: planted, control"
     )

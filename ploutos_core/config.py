@@ -156,6 +156,13 @@ class TrainingConfig(StrictModel):
             "[16]; the flat policy has none and does not read it."
         ),
     )
+    pooling: Literal["max", "attention"] = Field(
+        "max",
+        description=(
+            "policy shared: the context's pooled summary of the tradable tickers' codes beside "
+            "their mean: 'max', or 'attention' (an attention-weighted sum); others ignore it."
+        ),
+    )
     clip_obs: float = Field(10.0, gt=0)
     checkpoint_freq: int = Field(500_000, ge=1, description="In total timesteps.")
     keep_checkpoints: int = Field(

@@ -91,7 +91,7 @@ def estimate_memory(
 def _shared_policy(config: TrainingConfig, n_tickers: int, n_features: int) -> tuple[int, int]:
     """Parameters of :class:`~ploutos_core.training.policies.SharedTickerPolicy` (independent of
     the universe) and the activations per sample beyond the observation (per ticker: its codes,
-    its head's input and hidden layers and its logits)."""
+    its head's input and hidden layers and its logits, and its attention score's layers)."""
     from ploutos_core.training.policies import CHOICES, SHARED_HEAD
 
     code = config.ticker_encoder[-1]
@@ -99,8 +99,14 @@ def _shared_policy(config: TrainingConfig, n_tickers: int, n_features: int) -> t
     encoder = [ticker_inputs(n_features), *config.ticker_encoder]
     head = [code + context, *SHARED_HEAD, CHOICES]
     critic = [context, *config.net_arch, 1]
-    params = _dense_parameters(encoder) + _dense_parameters(head) + _dense_parameters(critic)
-    per_ticker = sum(config.ticker_encoder) + sum(head)
+    attention = [code, code, 1] if config.pooling == "attention" else []
+    params = (
+        _dense_parameters(encoder)
+        + _dense_parameters(head)
+        + _dense_parameters(critic)
+        + _dense_parameters(attention)
+    )
+    per_ticker = sum(config.ticker_encoder) + sum(head) + sum(attention[1:])
     return params, n_tickers * per_ticker + sum(critic)
 
 

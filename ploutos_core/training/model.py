@@ -98,7 +98,8 @@ def policy_kwargs(config: TrainingConfig, n_tickers: int, n_features: int) -> di
     ``flat``: ``MlpPolicy``'s ``net_arch``; ``encoder``: the same behind a
     :class:`~ploutos_core.training.encoders.TickerEncoder` of ``ticker_encoder`` widths;
     ``shared``: :class:`SharedTickerPolicy` with ``ticker_encoder`` per-ticker layers, the
-    :data:`~ploutos_core.training.policies.SHARED_HEAD` actor head and a ``net_arch`` critic.
+    ``pooling`` summary, the :data:`~ploutos_core.training.policies.SHARED_HEAD` actor head and
+    a ``net_arch`` critic.
     """
     if config.policy == "shared":
         return {
@@ -106,6 +107,7 @@ def policy_kwargs(config: TrainingConfig, n_tickers: int, n_features: int) -> di
             "ticker_widths": list(config.ticker_encoder),
             "head_widths": list(SHARED_HEAD),
             "critic_widths": list(config.net_arch),
+            "pooling": config.pooling,
         }
     kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
     if config.policy == "encoder":
@@ -208,6 +210,11 @@ def _load_model(
         raise ConfigError(
             f"{resume} has ticker_encoder {saved_encoder} but the config says "
             f"{config.ticker_encoder}; resume with the config the model was trained with"
+        )
+    if policy == "shared" and model.policy.pooling != config.pooling:
+        raise ConfigError(
+            f"{resume} has pooling {model.policy.pooling!r} but the config says "
+            f"{config.pooling!r}; resume with the config the model was trained with"
         )
     return model
 

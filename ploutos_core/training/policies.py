@@ -7,7 +7,8 @@ is tied to neither:
 
 1. the same small network (``ticker_widths``, tanh) reads each ticker's features, position
    values and tradable flag and gives a code per ticker;
-2. a context: the mean and the max of the codes over the *tradable* tickers only, then the
+2. a context: the mean of the codes over the *tradable* tickers only, a second pooled summary
+   of them (``pooling``: their max, or an attention-weighted sum, Ilse et al. 2018), then the
    portfolio values;
 3. actor: one head (``head_widths``, tanh, then 3 logits), shared by every ticker, reads
    ``[the ticker's code, the context]``; an untradable ticker's buy and sell logits are set to
@@ -39,13 +40,15 @@ from torch import nn
 from ploutos_core.env.layout import PORTFOLIO_VALUES, ObservationLayout, ticker_inputs
 from ploutos_core.training.distributions import BatchedMultiCategoricalDistribution
 
-__all__ = ["MASKED_LOGIT", "SHARED_HEAD", "SharedTickerPolicy"]
+__all__ = ["MASKED_LOGIT", "POOLINGS", "SHARED_HEAD", "SharedTickerPolicy"]
 
 MASKED_LOGIT = -1e8
 """Logit of buy and sell for an untradable ticker: ``exp`` of it is exactly 0 in float32, and
 ``0 * MASKED_LOGIT`` is 0, so log-probabilities and the entropy stay finite."""
 SHARED_HEAD = (64,)
 """Hidden widths of the per-ticker actor head (the config does not set them)."""
+POOLINGS = ("max", "attention")
+"""The pooled summary beside the mean: the codes' max, or their attention-weighted sum."""
 CHOICES = 3
 """hold, buy, sell."""
 HOLD = 0
@@ -59,8 +62,33 @@ def _mlp(inputs: int, widths: Sequence[int], activation: type[nn.Module]) -> tup
     return nn.Sequential(*layers), inputs
 
 
+class AttentionPooling(nn.Module):
+    """Attention-based pooling of a set of codes (Ilse, Tomczak and Welling, "Attention-based
+    Deep Multiple Instance Learning", ICML 2018, eq. 9): ``sum_k a_k h_k`` with
+    ``a = softmax_k(w^T tanh(V h_k))`` over the tradable tickers ``k`` only.
+
+    The weights are invariant to the tickers' order and their count; an untradable ticker gets
+    weight 0, and an observation without a tradable ticker pools to zeros.
+    """
+
+    def __init__(self, code_size: int, width: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(code_size, width)
+        self.score = nn.Linear(width, 1)
+
+    def weights(self, codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``[B, N]`` attention weights; each row sums to 1 over its tradable tickers."""
+        scores = self.score(torch.tanh(self.hidden(codes))).squeeze(2)
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=1)
+        return weights * mask.to(weights.dtype)
+
+    def forward(self, codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(self.weights(codes, mask).unsqueeze(1), codes).squeeze(1)
+
+
 class SharedTickerPolicy(ActorCriticPolicy):
-    """Per-ticker encoder, masked mean/max pooled context, one actor head for every ticker.
+    """Per-ticker encoder, masked pooled context, one actor head for every ticker.
 
     Parameters
     ----------
@@ -74,6 +102,9 @@ class SharedTickerPolicy(ActorCriticPolicy):
         Hidden widths of the shared actor head.
     critic_widths:
         Hidden widths of the critic MLP on the context.
+    pooling:
+        The context's summary beside the mean (:data:`POOLINGS`): ``max``, or ``attention``
+        (:class:`AttentionPooling` with a hidden layer as wide as the code).
     activation_fn, ortho_init, optimizer_class, optimizer_kwargs:
         As SB3's ``ActorCriticPolicy`` (tanh, orthogonal initialization, Adam).
     """
@@ -87,6 +118,7 @@ class SharedTickerPolicy(ActorCriticPolicy):
         ticker_widths: Sequence[int] = (16,),
         head_widths: Sequence[int] = SHARED_HEAD,
         critic_widths: Sequence[int] = (64, 64),
+        pooling: str = "max",
         activation_fn: type[nn.Module] = nn.Tanh,
         ortho_init: bool = True,
         **kwargs: Any,
@@ -95,6 +127,8 @@ class SharedTickerPolicy(ActorCriticPolicy):
             raise ValueError("a shared-ticker policy needs at least one per-ticker layer width")
         if not head_widths:
             raise ValueError("a shared-ticker policy needs at least one actor head layer width")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         nvec = np.asarray(getattr(action_space, "nvec", []))
         if nvec.size == 0 or not np.all(nvec == CHOICES):
             raise ValueError(f"action space {action_space} is not hold/buy/sell per ticker")
@@ -102,6 +136,7 @@ class SharedTickerPolicy(ActorCriticPolicy):
         self.ticker_widths = [int(w) for w in ticker_widths]
         self.head_widths = [int(w) for w in head_widths]
         self.critic_widths = [int(w) for w in critic_widths]
+        self.pooling = pooling
         layout = ObservationLayout.of(int(observation_space.shape[0]), self.n_features)
         if layout.n_tickers != nvec.size:
             raise ValueError(
@@ -122,6 +157,7 @@ class SharedTickerPolicy(ActorCriticPolicy):
         self.encoder, code = _mlp(ticker_inputs(self.n_features), self.ticker_widths, activation)
         self.code_size = code
         self.context_size = 2 * code + PORTFOLIO_VALUES
+        self.attention = AttentionPooling(code, code) if self.pooling == "attention" else None
         head, head_out = _mlp(code + self.context_size, self.head_widths, activation)
         self.actor_head = head
         self.action_net = nn.Linear(head_out, CHOICES)
@@ -139,6 +175,8 @@ class SharedTickerPolicy(ActorCriticPolicy):
                 self.action_net: 0.01,
                 self.value_net: 1.0,
             }
+            if self.attention is not None:
+                gains[self.attention] = 1.0
             for module, gain in gains.items():
                 module.apply(lambda m, g=gain: self.init_weights(m, gain=g))
         self.optimizer = self.optimizer_class(
@@ -152,6 +190,7 @@ class SharedTickerPolicy(ActorCriticPolicy):
             ticker_widths=self.ticker_widths,
             head_widths=self.head_widths,
             critic_widths=self.critic_widths,
+            pooling=self.pooling,
         )
         for unused in ("net_arch", "features_extractor_class", "features_extractor_kwargs"):
             data.pop(unused, None)
@@ -171,10 +210,15 @@ class SharedTickerPolicy(ActorCriticPolicy):
         weights = mask.to(codes.dtype)
         count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
         mean = torch.bmm(weights.unsqueeze(1), codes).squeeze(1) / count
+        return codes, mask, torch.cat([mean, self._pool(codes, mask), portfolio], dim=1)
+
+    def _pool(self, codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``[B, code]``: the tradable codes' max or attention-weighted sum (zeros if none)."""
+        if self.attention is not None:
+            return self.attention(codes, mask)
         lowest = torch.finfo(codes.dtype).min
         peak = codes.masked_fill(~mask.unsqueeze(2), lowest).max(dim=1).values
-        peak = torch.where(mask.any(dim=1, keepdim=True), peak, torch.zeros_like(peak))
-        return codes, mask, torch.cat([mean, peak, portfolio], dim=1)
+        return torch.where(mask.any(dim=1, keepdim=True), peak, torch.zeros_like(peak))
 
     def _logits(
         self, codes: torch.Tensor, mask: torch.Tensor, context: torch.Tensor

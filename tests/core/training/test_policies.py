@@ -19,7 +19,7 @@ from ploutos_core.errors import ConfigError, ManifestError
 from ploutos_core.market import MarketData
 from ploutos_core.training import train
 from ploutos_core.training.model import policy_kwargs
-from ploutos_core.training.policies import MASKED_LOGIT, SharedTickerPolicy
+from ploutos_core.training.policies import MASKED_LOGIT, POOLINGS, SharedTickerPolicy
 from tests.support.configs import tiny_training
 from tests.support.markets import random_feature_market
 
@@ -72,8 +72,9 @@ def test_a_policy_kind_needs_its_ticker_layers() -> None:
     assert tiny_training(policy="flat", ticker_encoder=[]).policy == "flat"
 
 
-def test_swapping_two_tickers_swaps_their_actions() -> None:
-    policy = make_policy(5)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_swapping_two_tickers_swaps_their_actions(pooling: str) -> None:
+    policy = make_policy(5, tiny_training(policy="shared", pooling=pooling))
     features, positions, tradable, portfolio = random_parts(5)
     tradable[:, 3] = 0
     order = torch.tensor([4, 1, 2, 0, 3])
@@ -108,14 +109,16 @@ def test_each_tickers_head_reads_its_code_beside_the_context() -> None:
     torch.testing.assert_close(grad_split, grad_joined)
 
 
-def test_the_parameter_count_does_not_depend_on_the_universe() -> None:
-    config = tiny_training(policy="shared", net_arch=[256, 256])
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_the_parameter_count_does_not_depend_on_the_universe(pooling: str) -> None:
+    config = tiny_training(policy="shared", net_arch=[256, 256], pooling=pooling)
     counts = {n: sum(p.numel() for p in make_policy(n, config).parameters()) for n in (2, 20, 500)}
     assert len(set(counts.values())) == 1, counts
 
 
-def test_an_untradable_ticker_holds_and_does_not_enter_the_context() -> None:
-    policy = make_policy(4)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_an_untradable_ticker_holds_and_does_not_enter_the_context(pooling: str) -> None:
+    policy = make_policy(4, tiny_training(policy="shared", pooling=pooling))
     features, positions, tradable, portfolio = random_parts(4)
     tradable[:, 1] = 0
     obs = join(features, positions, tradable, portfolio)
@@ -158,6 +161,51 @@ def test_the_context_is_the_mean_and_max_of_the_tradable_codes() -> None:
         torch.testing.assert_close(context[row, :size], mean)
         torch.testing.assert_close(context[row, size : 2 * size], peak)
         torch.testing.assert_close(context[row, 2 * size :], portfolio[row])
+
+
+def test_attention_pools_the_tradable_codes_by_their_softmax_scores() -> None:
+    """Ilse et al. (2018), eq. 9: ``a_k = softmax_k(w^T tanh(V h_k))`` over the tradable
+    tickers, the pooled code ``sum_k a_k h_k``; computed here by hand for each row."""
+    policy = make_policy(6, tiny_training(policy="shared", pooling="attention"))
+    features, positions, tradable, portfolio = random_parts(6)
+    tradable[0, [1, 4]] = 0
+    tradable[1, :] = 0
+    tradable[2, 1:] = 0
+    with torch.no_grad():
+        codes, mask, context = policy._encode(join(features, positions, tradable, portfolio))
+    size, attention = policy.code_size, policy.attention
+    v, w = attention.hidden, attention.score
+    for row in range(codes.shape[0]):
+        chosen = codes[row, mask[row]]
+        if len(chosen):
+            scores = torch.tanh(chosen @ v.weight.T + v.bias) @ w.weight.T.squeeze(1) + w.bias
+            a = torch.exp(scores - scores.max())
+            pooled = (a / a.sum()) @ chosen
+        else:
+            pooled = torch.zeros(size)
+        torch.testing.assert_close(
+            context[row, :size], chosen.mean(dim=0) if len(chosen) else torch.zeros(size)
+        )
+        torch.testing.assert_close(context[row, size : 2 * size], pooled)
+    # One tradable ticker: its weight is 1 and the pooled code is its code.
+    torch.testing.assert_close(context[2, size : 2 * size], codes[2, 0])
+    weights = attention.weights(codes, mask)
+    assert torch.all(weights[~mask] == 0)
+    torch.testing.assert_close(weights[[0, 2, 3]].sum(dim=1), torch.ones(3))
+
+
+def test_an_unknown_pooling_is_refused() -> None:
+    with pytest.raises(ConfigError, match="pooling"):
+        tiny_training(policy="shared", pooling="sum")
+    config = tiny_training(policy="shared")
+    kwargs = {**policy_kwargs(config, 2, F), "pooling": "sum"}
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SharedTickerPolicy(
+            spaces.Box(-np.inf, np.inf, (observation_size(2, F),), np.float32),
+            spaces.MultiDiscrete([3, 3]),
+            lambda _: 1e-3,
+            **kwargs,
+        )
 
 
 def test_the_policy_acts_on_another_number_of_tickers() -> None:
@@ -233,6 +281,9 @@ def test_a_shared_model_resumes_from_a_checkpoint(shared_model, tmp_path: Path) 
     encoder = config.model_copy(update={"policy": "encoder"})
     with pytest.raises(ConfigError, match="policy 'shared' but the config says 'encoder'"):
         train(encoder, market, tmp_path / "refused", resume=checkpoint)
+    attention = config.model_copy(update={"pooling": "attention"})
+    with pytest.raises(ConfigError, match="pooling 'max' but the config says 'attention'"):
+        train(attention, market, tmp_path / "refused_pooling", resume=checkpoint)
 
 
 def test_the_same_seed_gives_the_same_weights(shared_model, tmp_path: Path) -> None:
