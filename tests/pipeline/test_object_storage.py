@@ -21,7 +21,7 @@ from ploutos_pipeline.resources import PloutosStorage
 from ploutos_pipeline.sensors import paper_sessions_sensor
 from tests.pipeline.conftest import Pipeline, write_market
 from tests.pipeline.test_evaluation import TINY_EVALUATION
-from tests.pipeline.test_paper import bars_arrive_after_promotion
+from tests.pipeline.test_paper import bars_arrive_after_promotion, use_paper_settings
 from tests.support.configs import TINY_TRAINING
 from tests.support.servers import BIN, S3Server, forget_s3_clients, moto_s3
 
@@ -185,9 +185,7 @@ def test_s3_down_during_training_names_the_url_and_keeps_the_model(on_s3: S3Pipe
 def test_paper_trading_on_s3(
     on_s3: S3Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paper_config = tmp_path / "paper.yaml"
-    paper_config.write_text("drift_min_sessions: 2\n")
-    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(paper_config))
+    use_paper_settings("drift_min_sessions: 2\n", tmp_path / "paper.yaml", monkeypatch)
     pipeline = on_s3.pipeline
     storage = PloutosStorage(root=on_s3.root)
     location, sessions = bars_arrive_after_promotion(pipeline, storage)

@@ -94,13 +94,18 @@ def bars_arrive_after_promotion(
     return location, [pd.Timestamp(d).date().isoformat() for d in days[-NEW_SESSIONS:]]
 
 
+def use_paper_settings(text: str, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``PLOUTOS_PAPER_CONFIG`` at a paper config of ``text`` written to ``path``."""
+    path.write_text(text)
+    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(path))
+
+
 @pytest.mark.slow
 def test_signals_and_a_ledger_partition_per_new_session_with_drift(
     pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paper_config = tmp_path / "paper.yaml"
-    paper_config.write_text("drift_min_sessions: 2\nretrain_after_warnings: 2\n")
-    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(paper_config))
+    settings = "drift_min_sessions: 2\nretrain_after_warnings: 2\n"
+    use_paper_settings(settings, tmp_path / "paper.yaml", monkeypatch)
     resources = {"storage": PloutosStorage(root=str(pipeline.storage))}
     location, sessions = bars_arrive_after_promotion(pipeline, resources["storage"])
     context = dg.build_sensor_context(instance=pipeline.instance, resources=resources)
@@ -143,7 +148,6 @@ def test_signals_and_a_ledger_partition_per_new_session_with_drift(
     ]
     assert len({r.run_key for r in requests}) == len(requests)
     assert all(sessions[2] in r.run_key for r in requests)  # once per warned session
-    monkeypatch.setenv("PLOUTOS_PAPER_CONFIG", str(tmp_path / "three.yaml"))
-    (tmp_path / "three.yaml").write_text("retrain_after_warnings: 3\n")
+    use_paper_settings("retrain_after_warnings: 3\n", tmp_path / "three.yaml", monkeypatch)
     skipped = sensor(dg.build_sensor_context(instance=pipeline.instance))
     assert isinstance(skipped, dg.SkipReason) and "fewer than 3" in skipped.skip_message
