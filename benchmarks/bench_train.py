@@ -14,7 +14,8 @@ guide's: n_envs 32, n_steps 128, batch 2048, n_epochs 10), each universe with th
 (``flat``) and the shared-ticker policy (``shared``: the [16] encoder per ticker, a pooled
 context, one actor head for every ticker, a [256, 256] critic), and the rollout comparison with
 the first two. ``--policies`` and ``--universes`` pick cases, e.g. the shared policy alone at 500
-tickers: ``bench_train.py --policies shared --universes 500 --skip-reference``.
+tickers: ``bench_train.py --policies shared --universes 500 --skip-reference``; ``--pooling
+max,attention`` runs the shared policy with each pooled summary.
 
 Each case runs in its own process so that its peak memory is its own (Linux ``VmHWM``, reset
 after the data is prepared, so it measures training; plus the GPU's peak allocation on CUDA).
@@ -119,9 +120,10 @@ def case_train(
     device: str,
     ticker_encoder: list[int] | None = None,
     policy: str = "encoder",
+    pooling: str = "max",
 ) -> dict:
-    """End-to-end ``train()`` with the guide's settings, ``policy``, ``net_arch`` and
-    ``ticker_encoder``."""
+    """End-to-end ``train()`` with the guide's settings, ``policy``, ``net_arch``,
+    ``ticker_encoder`` and ``pooling``."""
     import torch
 
     from ploutos_core.training import train
@@ -133,6 +135,7 @@ def case_train(
         policy=policy,
         net_arch=net_arch,
         ticker_encoder=ticker_encoder or [],
+        pooling=pooling,
         checkpoint_freq=10**12,
     )
     quiet = logging.getLogger("bench")
@@ -285,6 +288,7 @@ def case_rollout(
     warm_up: bool = True,
     ticker_encoder: list[int] | None = None,
     policy: str = "encoder",
+    pooling: str = "max",
 ) -> dict:
     """The rollout phase alone, on our ``PortfolioVecEnv`` or on the reference environment."""
     from ploutos_core.env import PortfolioVecEnv
@@ -293,7 +297,9 @@ def case_rollout(
 
     device = str(select_device(device))
     market = load_universe(universe)
-    config = guide_config(device=device, policy=policy, ticker_encoder=ticker_encoder or [])
+    config = guide_config(
+        device=device, policy=policy, ticker_encoder=ticker_encoder or [], pooling=pooling
+    )
     split = split_periods(market.dates, config.split)
     train_market = market.period(split.train_start, split.train_end)
     if env_kind == "ours":
@@ -348,16 +354,20 @@ def mib(n: int | None) -> str:
 POLICIES = ("encoder", "flat", "shared")
 
 
-def policy_spec(policy: str, net_arch: list[int], encoder: list[int]) -> dict[str, Any]:
+def policy_spec(
+    policy: str, net_arch: list[int], encoder: list[int], pooling: str = "max"
+) -> dict[str, Any]:
     """A case's policy as ``case_train``/``case_rollout`` keyword arguments."""
-    return {"policy": policy, "net_arch": net_arch, "ticker_encoder": encoder}
+    return {"policy": policy, "net_arch": net_arch, "ticker_encoder": encoder, "pooling": pooling}
 
 
-def policy_label(policy: str, net_arch: list[int], ticker_encoder: list[int]) -> str:
+def policy_label(
+    policy: str, net_arch: list[int], ticker_encoder: list[int], pooling: str = "max"
+) -> str:
     if policy == "flat":
         return f"flat {net_arch}"
     if policy == "shared":
-        return f"shared {ticker_encoder}/{net_arch}"
+        return f"shared {ticker_encoder}/{net_arch}" + ("" if pooling == "max" else f" {pooling}")
     return f"{ticker_encoder}+{net_arch}"
 
 
@@ -366,7 +376,7 @@ def print_train(label: str, policy: str, r: dict) -> None:
     update = r["timesteps"] / r["update_s"] if r["update_s"] else float("nan")
     phases = r["rollout_s"] + r["update_s"]
     print(
-        f"{label:<10} {r['tickers']:>4} {policy:<24} {r['device']:<7} "
+        f"{label:<10} {r['tickers']:>4} {policy:<32} {r['device']:<7} "
         f"{r['timesteps']:>8,} {r['steps_per_s']:>9,.0f} {rollout:>10,.0f} {update:>9,.0f} "
         f"{100 * r['rollout_s'] / phases:>5.0f}/{100 * r['update_s'] / phases:<4.0f} "
         f"{mib(r['peak_rss']):>10} {mib(r['gpu_peak']):>10}"
@@ -427,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated universes: sample (~20 tickers) and/or {LARGE_TICKERS}",
     )
     parser.add_argument(
+        "--pooling",
+        default="max",
+        help="policy shared's pooled summaries, comma-separated: max and/or attention",
+    )
+    parser.add_argument(
         "--sample-steps", type=int, help="timesteps of each sample-universe case (a tiny run)"
     )
     parser.add_argument("--case", help=argparse.SUPPRESS)
@@ -449,12 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown policies {unknown}; choose from {', '.join(POLICIES)}")
     universes = {u.strip() for u in args.universes.split(",") if u.strip()}
+    poolings = [p.strip() for p in args.pooling.split(",") if p.strip()]
     specs = {
-        "encoder": policy_spec("encoder", arch, widths),
-        "flat": policy_spec("flat", arch, []),
-        "shared": policy_spec("shared", arch, widths),
+        "encoder": [policy_spec("encoder", arch, widths)],
+        "flat": [policy_spec("flat", arch, [])],
+        "shared": [policy_spec("shared", arch, widths, pooling) for pooling in poolings],
     }
-    large_policies = [specs[p] for p in POLICIES if p in chosen]
+    large_policies = [spec for p in POLICIES if p in chosen for spec in specs[p]]
     sample_policies = list(large_policies)
     if not args.quick and "flat" in chosen:
         sample_policies.append(policy_spec("flat", [64, 64], []))
@@ -462,10 +478,10 @@ def main(argv: list[str] | None = None) -> int:
         f"bench_train: device {args.device}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.2f}; PPO settings from config/training.yaml "
         f"(n_envs 32, n_steps 128, batch 2048, n_epochs 10; default policy "
-        f"{policy_label(**specs[guide.policy])})"
+        f"{policy_label(**specs[guide.policy][0])})"
     )
     print(
-        f"{'universe':<10} {'N':>4} {'policy':<24} {'device':<7} {'steps':>8} "
+        f"{'universe':<10} {'N':>4} {'policy':<32} {'device':<7} {'steps':>8} "
         f"{'e2e ts/s':>9} {'rollout/s':>10} {'update/s':>9} {'% r/u':<10} "
         f"{'peak RSS':>10} {'GPU peak':>10}"
     )
