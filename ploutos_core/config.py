@@ -157,10 +157,10 @@ class TrainingConfig(StrictModel):
         ),
     )
     pooling: Literal["max", "attention"] = Field(
-        "max",
+        "attention",
         description=(
             "policy shared: the context's pooled summary of the tradable tickers' codes beside "
-            "their mean: 'max', or 'attention' (an attention-weighted sum); others ignore it."
+            "their mean: 'attention' (an attention-weighted sum) or 'max'; others ignore it."
         ),
     )
     clip_obs: float = Field(10.0, gt=0)

@@ -166,6 +166,9 @@ class Manifest(BaseModel):
         if old_flat and "policy" not in config:
             # Written before the policy key: an empty ticker_encoder meant the flat MLP.
             stored["config"] = {**config, "policy": "flat"}
+        if isinstance(config, dict) and "pooling" not in config:
+            # Written before the pooling key: a shared policy pooled by max.
+            stored["config"] = {**stored["config"], "pooling": "max"}
         try:
             return cls.model_validate(stored)
         except ValidationError as exc:

@@ -104,7 +104,9 @@ class SharedTickerPolicy(ActorCriticPolicy):
         Hidden widths of the critic MLP on the context.
     pooling:
         The context's summary beside the mean (:data:`POOLINGS`): ``max``, or ``attention``
-        (:class:`AttentionPooling` with a hidden layer as wide as the code).
+        (:class:`AttentionPooling` with a hidden layer as wide as the code). The config's
+        default is ``attention``; this default stays ``max``, what a model saved before the
+        argument existed was built with, so that ``PPO.load`` rebuilds it as it was.
     activation_fn, ortho_init, optimizer_class, optimizer_kwargs:
         As SB3's ``ActorCriticPolicy`` (tanh, orthogonal initialization, Adam).
     """

@@ -35,6 +35,15 @@ def copy_with(tiny_model: TinyModel, tmp_path: Path, **changes: object) -> Path:
     return path
 
 
+def test_a_manifest_from_before_the_pooling_key_reads_as_max(
+    tiny_model: TinyModel, tmp_path: Path
+) -> None:
+    values = json.loads(tiny_model.result.manifest_path.read_text())
+    config = {k: v for k, v in values["config"].items() if k != "pooling"}
+    assert Manifest.read(copy_with(tiny_model, tmp_path, config=config)).config.pooling == "max"
+    assert tiny_model.result.manifest.config.pooling == "attention"  # today's default
+
+
 def test_a_manifest_of_an_earlier_ploutos_is_refused(tiny_model: TinyModel, tmp_path: Path) -> None:
     path = copy_with(tiny_model, tmp_path, format=None)
     with pytest.raises(ManifestError, match=rf"{path}.*format None.*retrain"):

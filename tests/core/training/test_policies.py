@@ -145,7 +145,7 @@ def test_an_untradable_ticker_holds_and_does_not_enter_the_context(pooling: str)
 
 
 def test_the_context_is_the_mean_and_max_of_the_tradable_codes() -> None:
-    policy = make_policy(6)
+    policy = make_policy(6, tiny_training(policy="shared", pooling="max"))
     features, positions, tradable, portfolio = random_parts(6)
     tradable[0, [1, 4]] = 0
     tradable[1, :] = 0
@@ -206,6 +206,20 @@ def test_an_unknown_pooling_is_refused() -> None:
             lambda _: 1e-3,
             **kwargs,
         )
+
+
+def test_a_policy_saved_before_the_pooling_argument_pools_by_max() -> None:
+    """SB3 rebuilds a saved policy from its saved keyword arguments; a model saved before
+    ``pooling`` existed has none and was built with max pooling."""
+    kwargs = policy_kwargs(tiny_training(policy="shared"), 3, F)
+    assert kwargs.pop("pooling") == "attention"
+    policy = SharedTickerPolicy(
+        spaces.Box(-np.inf, np.inf, (observation_size(3, F),), np.float32),
+        spaces.MultiDiscrete([3] * 3),
+        lambda _: 1e-3,
+        **kwargs,
+    )
+    assert policy.pooling == "max" and policy.attention is None
 
 
 def test_the_policy_acts_on_another_number_of_tickers() -> None:
@@ -281,9 +295,9 @@ def test_a_shared_model_resumes_from_a_checkpoint(shared_model, tmp_path: Path) 
     encoder = config.model_copy(update={"policy": "encoder"})
     with pytest.raises(ConfigError, match="policy 'shared' but the config says 'encoder'"):
         train(encoder, market, tmp_path / "refused", resume=checkpoint)
-    attention = config.model_copy(update={"pooling": "attention"})
-    with pytest.raises(ConfigError, match="pooling 'max' but the config says 'attention'"):
-        train(attention, market, tmp_path / "refused_pooling", resume=checkpoint)
+    by_max = config.model_copy(update={"pooling": "max"})
+    with pytest.raises(ConfigError, match="pooling 'attention' but the config says 'max'"):
+        train(by_max, market, tmp_path / "refused_pooling", resume=checkpoint)
 
 
 def test_the_same_seed_gives_the_same_weights(shared_model, tmp_path: Path) -> None:
