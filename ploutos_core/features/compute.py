@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping
 
@@ -260,7 +261,10 @@ def compute_features_many(
     ohlcv:
         Long OHLCV frame (``load_ohlcv`` format) with any number of tickers.
     workers:
-        Worker processes; ``None`` uses ``os.cpu_count()``, 1 computes in this process.
+        Worker processes; ``None`` uses ``os.cpu_count()``, 1 computes in this process. A
+        daemonic process (a Celery worker's pool process, a ``multiprocessing`` pool worker)
+        cannot start processes, so it always computes in itself: on a cluster, tickers spread
+        over workers by runs instead (``PLOUTOS_FEATURES_PER_RUN``).
 
     Returns
     -------
@@ -279,7 +283,7 @@ def compute_features_many(
         _check_bars(ticker, dates, values)
     arrays = [values for _, values in per_ticker.values()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(arrays)))
-    if workers == 1:
+    if workers == 1 or multiprocessing.current_process().daemon:
         matrices = [finished_matrix(values) for values in arrays]
     else:
         matrices = compute_in_workers(finished_matrix, arrays, workers)

@@ -3,6 +3,7 @@ determinism, honest warm-ups, and values checked against independent NumPy compu
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from pathlib import Path
 
@@ -400,3 +401,27 @@ def test_missing_column_and_nan_price_are_rejected(one: pd.DataFrame) -> None:
     broken.loc[42, "close"] = np.nan
     with pytest.raises(DataError, match="close is not a finite number at its row 42"):
         compute_features(broken)
+
+
+def _features_in_a_daemon(ohlcv: pd.DataFrame, out: multiprocessing.Queue) -> None:
+    try:
+        out.put(compute_features_many(ohlcv, workers=2))
+    except BaseException as exc:  # the parent reports it
+        out.put(exc)
+
+
+def test_a_daemonic_process_computes_the_features_itself() -> None:
+    """A Celery worker's pool process is daemonic and may not start processes; there the
+    features compute in the process itself, with the same result."""
+    ohlcv = make_market(3, 400, seed=4)
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    daemon = context.Process(target=_features_in_a_daemon, args=(ohlcv, out), daemon=True)
+    daemon.start()
+    result = out.get(timeout=120)
+    daemon.join(timeout=30)
+    assert not isinstance(result, BaseException), repr(result)
+    expected = compute_features_many(ohlcv, workers=1)
+    assert result.keys() == expected.keys()
+    for ticker, frame in expected.items():
+        pd.testing.assert_frame_equal(result[ticker], frame)
