@@ -15,7 +15,9 @@
 # 15000, 3000) and kept in env afterwards. PYTHON (default .venv/bin/python) names the interpreter
 # whose dagster, dagster-celery and moto are used. PLOUTOS_GPU_WORKERS and PLOUTOS_CPU_WORKERS
 # (default 1 each) are the workers started on each queue, one step at a time each; the `gpu`
-# pool's limit is set to the number of `gpu` workers (one training per GPU).
+# pool's limit is set to the number of `gpu` workers (one training per GPU). PLOUTOS_DATA,
+# PLOUTOS_STORAGE and PLOUTOS_FEATURES_PER_RUN (default 100 tickers per run of a features
+# backfill) are recorded in env on the first `up`; a later `up` with another value is refused.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +30,7 @@ RUN=$D/run
 LOGS=$D/logs
 GPU_WORKERS=${PLOUTOS_GPU_WORKERS:-1}
 CPU_WORKERS=${PLOUTOS_CPU_WORKERS:-1}
+FEATURES_PER_RUN=100  # tickers per run of a features backfill, unless PLOUTOS_FEATURES_PER_RUN
 
 log() { echo "cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -67,19 +70,38 @@ AWS_ACCESS_KEY_ID=ploutos
 AWS_SECRET_ACCESS_KEY=$(secret)
 AWS_DEFAULT_REGION=us-east-1
 PLOUTOS_WEB_PORT=$web_port
+AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:$s3_port}
+PLOUTOS_DATA=${PLOUTOS_DATA:-$REPO/data/sample_ohlcv.csv}
+PLOUTOS_STORAGE=${PLOUTOS_STORAGE:-$REPO/storage}
+PLOUTOS_FEATURES_PER_RUN=${PLOUTOS_FEATURES_PER_RUN:-$FEATURES_PER_RUN}
 EOF
   )
   log "wrote $ENV_FILE (generated passwords)"
 }
 
+# The data, the storage root and the features split are recorded on the first `up`: every
+# process of the cluster, and a shell that sources the env file, must see the same values.
+RECORDED="PLOUTOS_DATA PLOUTOS_STORAGE PLOUTOS_FEATURES_PER_RUN"
+
 load_env() {
+  local key given=()
+  for key in $RECORDED; do given+=("${!key:-}"); done
   set -a
   # shellcheck disable=SC1090
   . "$ENV_FILE"
   set +a
-  # The code location reads these too; every process of the cluster sees the same values.
+  local i=0
+  for key in $RECORDED; do
+    if [ -n "${given[$i]}" ] && [ -n "${!key:-}" ] && [ "${given[$i]}" != "${!key}" ]; then
+      die "$key=${given[$i]} but this cluster records $key=${!key} in $ENV_FILE; to change it, run '$0 down', edit that line and run '$0 up' again"
+    fi
+    [ -n "${!key:-}" ] || export "$key=${given[$i]}"
+    i=$((i + 1))
+  done
+  # An env file written before these were recorded.
   export PLOUTOS_DATA=${PLOUTOS_DATA:-$REPO/data/sample_ohlcv.csv}
   export PLOUTOS_STORAGE=${PLOUTOS_STORAGE:-$REPO/storage}
+  export PLOUTOS_FEATURES_PER_RUN=${PLOUTOS_FEATURES_PER_RUN:-$FEATURES_PER_RUN}
   # boto (s3fs) reads the endpoint from here: PLOUTOS_STORAGE=s3://ploutos/... uses the moto server.
   export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-$PLOUTOS_S3_ENDPOINT}
   export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$REPO/storage/numba_cache}

@@ -13,6 +13,10 @@
 
 The ``gpu`` pool (``concurrency.pools`` in the instance's dagster.yaml) is enforced by the run's
 coordinator before a step is submitted, so it still holds when steps run on other machines.
+
+``PLOUTOS_FEATURES_PER_RUN`` (:func:`features_backfill_policy`, read when the code location
+loads) splits a ``features`` backfill into runs of at most that many tickers, so that the tickers
+spread over the ``cpu`` workers; unset, a backfill is one run that uses every core of its machine.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ BROKER_ENV = "PLOUTOS_CELERY_BROKER"
 BACKEND_ENV = "PLOUTOS_CELERY_BACKEND"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
+FEATURES_PER_RUN_ENV = "PLOUTOS_FEATURES_PER_RUN"
 CELERY_QUEUE_TAG = "dagster-celery/queue"  # dagster_celery.tags.DAGSTER_CELERY_QUEUE_TAG
 K8S_CONFIG_TAG = "dagster-k8s/config"
 GPU_QUEUE = "gpu"
@@ -75,3 +80,16 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
 
         return k8s_job_executor
     raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected celery, k8s or nothing (the default)")
+
+
+def features_backfill_policy() -> dg.BackfillPolicy:
+    """One run per ``features`` backfill, or runs of ``$PLOUTOS_FEATURES_PER_RUN`` tickers."""
+    value = os.environ.get(FEATURES_PER_RUN_ENV, "").strip()
+    if not value:
+        return dg.BackfillPolicy.single_run()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{FEATURES_PER_RUN_ENV}={value!r}: expected a positive number of tickers per run, "
+            "or nothing (one run per backfill)"
+        )
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=int(value))

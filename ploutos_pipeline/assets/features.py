@@ -8,6 +8,7 @@ import pandas as pd
 from ploutos_core.features import FEATURE_VERSION, compute_features_many, feature_dates
 from ploutos_core.storage import SOURCE_FINGERPRINT_ATTR
 from ploutos_pipeline.assets.raw import raw_ohlcv
+from ploutos_pipeline.executors import features_backfill_policy
 from ploutos_pipeline.failures import reported_as_failure
 from ploutos_pipeline.partitions import ticker_partitions
 from ploutos_pipeline.resources import PloutosStorage
@@ -16,14 +17,15 @@ from ploutos_pipeline.resources import PloutosStorage
 @dg.asset(
     deps=[raw_ohlcv],
     partitions_def=ticker_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=features_backfill_policy(),
     code_version=FEATURE_VERSION,
     io_manager_key="features_io_manager",
     group_name="features",
     kinds={"pandas", "parquet"},
     description=(
         "85 scale-free technical indicators per ticker (docs/FEATURES.md), float32, indexed by "
-        "date, warm-up rows dropped. A backfill of many tickers runs as one run over all cores."
+        "date, warm-up rows dropped. A backfill of many tickers runs as one run over all cores, "
+        "or as runs of $PLOUTOS_FEATURES_PER_RUN tickers when that is set (a cluster)."
     ),
 )
 def features(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dict[str, pd.DataFrame]:

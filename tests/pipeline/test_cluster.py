@@ -9,6 +9,7 @@ with dagster-k8s's own schema, the Dockerfile installs what the Makefile install
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ import dagster as dg
 import psutil
 import pytest
 import yaml
+from dagster._core.execution.backfill import BulkActionStatus
 
 from ploutos_pipeline.executors import (
     CELERY_QUEUE_TAG,
@@ -40,6 +42,7 @@ TRAINED = dg.AssetKey("trained_model")
 S3_PREFIX = "artifacts"
 # Still training when PostgreSQL stops (it stops as soon as the model directory appears), short
 # enough for its retry to finish in a minute or two on two shared cores.
+FEATURES_PER_RUN = 2  # the cluster's features backfill of 3 tickers: 2 runs
 LONGER_TRAINING = {**TINY_TRAINING, "total_timesteps": 16_384, "checkpoint_freq": 8_192}
 # Two folds x one seed of the fold_model x fold_backtest partitions, on the test market.
 TINY_EVALUATION = {
@@ -71,6 +74,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         # Every artifact in the cluster's S3 server (moto); nothing may appear under LOCAL_ROOT.
         "PLOUTOS_STORAGE": f"s3://ploutos/{S3_PREFIX}",
         "PLOUTOS_LOCAL_ROOT": str(root / "storage"),
+        "PLOUTOS_FEATURES_PER_RUN": str(FEATURES_PER_RUN),
     }
     with running_cluster(code_env) as running:
         yield running
@@ -118,22 +122,41 @@ def _wait_finished(instance: dg.DagsterInstance, run_id: str, timeout: float) ->
 
 
 def _prepare_data(cluster: Cluster, instance: dg.DagsterInstance) -> None:
-    """raw_ohlcv and every features partition, in process, into the cluster's PostgreSQL."""
+    """raw_ohlcv, in process, into the cluster's PostgreSQL; then every features partition as
+    the UI's backfill, on the workers (runs of ``FEATURES_PER_RUN`` tickers)."""
     from ploutos_pipeline.definitions import build_definitions
 
     defs = build_definitions(cluster.env["PLOUTOS_DATA"], cluster.env["PLOUTOS_STORAGE"])
     with environment(_s3_env(cluster)):
         forget_s3_clients()
         defs.resolve_job_def("refresh_raw_ohlcv").execute_in_process(instance=instance)
-        tickers = instance.get_dynamic_partitions(ticker_partitions.name)
-        defs.resolve_job_def("refresh_features").execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": tickers[0],
-                "dagster/asset_partition_range_end": tickers[-1],
-            },
-        )
     forget_s3_clients()
+    tickers = instance.get_dynamic_partitions(ticker_partitions.name)
+    runs = _backfill(cluster, instance, {"assetSelection": [{"path": ["features"]}],
+                                         "partitionNames": tickers})  # fmt: skip
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * len(runs)
+    # Split into runs of FEATURES_PER_RUN tickers, each computed in a cpu worker's pool process
+    # (a daemonic process: the features compute in it instead of in child processes).
+    assert len(runs) == math.ceil(len(tickers) / FEATURES_PER_RUN) > 1, runs
+    pids = {_step_events(instance, run.run_id, "features")["STEP_START"].dagster_event.pid
+            for run in runs}  # fmt: skip
+    assert pids <= cluster.worker_pids(CPU_QUEUE), pids
+    assert instance.get_materialized_partitions(dg.AssetKey("features")) == set(tickers)
+
+
+def _backfill(cluster: Cluster, instance: dg.DagsterInstance, params: dict) -> list[dg.DagsterRun]:
+    """Launch a partition backfill as the UI's dialog does; its runs once all have finished."""
+    answer = _client(cluster)._execute(BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    backfill_id = answer["backfillId"]
+
+    def finished_runs() -> list[dg.DagsterRun] | None:
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        backfill = instance.get_backfill(backfill_id)
+        done = backfill.status != BulkActionStatus.REQUESTED and runs
+        return runs if done and all(run.is_finished for run in runs) else None
+
+    return wait_for(finished_runs, f"backfill {backfill_id}", timeout=600, interval=2)
 
 
 @pytest.mark.slow
@@ -223,25 +246,12 @@ def test_a_fold_backfill_runs_on_the_workers_one_training_at_a_time(cluster: Clu
             "runs after test_retrain_runs_on_celery_workers_and_postgres"
         )
         keys = ["0|3", "1|3"]  # fold|seed, as the UI's backfill dialog sends them
-        answer = _client(cluster)._execute(
-            BACKFILL,
-            {
-                "params": {
-                    "assetSelection": [{"path": ["fold_model"]}, {"path": ["fold_backtest"]}],
-                    "partitionNames": keys,
-                    "runConfigData": {"ops": {"fold_model": {"config": TINY_TRAINING}}},
-                }
-            },
-        )["launchPartitionBackfill"]
-        assert answer["__typename"] == "LaunchBackfillSuccess", answer
-        backfill_id = answer["backfillId"]
-
-        def finished_runs() -> list[dg.DagsterRun] | None:
-            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-            done = len(runs) == len(keys) and all(run.is_finished for run in runs)
-            return runs if done else None
-
-        runs = wait_for(finished_runs, f"backfill {backfill_id}", timeout=600, interval=2)
+        params = {
+            "assetSelection": [{"path": ["fold_model"]}, {"path": ["fold_backtest"]}],
+            "partitionNames": keys,
+            "runConfigData": {"ops": {"fold_model": {"config": TINY_TRAINING}}},
+        }
+        runs = _backfill(cluster, instance, params)
         assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * len(keys)
         assert sorted(run.tags["dagster/partition"] for run in runs) == keys
 

@@ -1,10 +1,12 @@
 """features: one single run for many partitions, one Parquet file each, and the blocking check."""
 
 import dagster as dg
+import pytest
 
 from ploutos_core.features import FEATURE_NAMES, FEATURE_VERSION, compute_features
 from ploutos_core.storage import read_parquet
 from ploutos_pipeline.assets.features import features
+from ploutos_pipeline.executors import FEATURES_PER_RUN_ENV, features_backfill_policy
 from tests.pipeline.conftest import Pipeline
 
 
@@ -38,3 +40,15 @@ def test_one_partition_alone_recomputes_only_it(pipeline: Pipeline) -> None:
 
 def test_code_version_follows_the_registry() -> None:
     assert features.code_versions_by_key[dg.AssetKey("features")] == FEATURE_VERSION
+
+
+def test_features_per_run_splits_a_backfill_into_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(FEATURES_PER_RUN_ENV, raising=False)
+    assert features_backfill_policy() == dg.BackfillPolicy.single_run()
+    assert features.backfill_policy == dg.BackfillPolicy.single_run()  # one machine: one run
+    monkeypatch.setenv(FEATURES_PER_RUN_ENV, "250")
+    assert features_backfill_policy() == dg.BackfillPolicy.multi_run(max_partitions_per_run=250)
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv(FEATURES_PER_RUN_ENV, bad)
+        with pytest.raises(ValueError, match=f"PLOUTOS_FEATURES_PER_RUN='{bad}'"):
+            features_backfill_policy()
