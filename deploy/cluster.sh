@@ -16,8 +16,8 @@
 # whose dagster, dagster-celery and moto are used. PLOUTOS_GPU_WORKERS and PLOUTOS_CPU_WORKERS
 # (default 1 each) are the workers started on each queue, one step at a time each; the `gpu`
 # pool's limit is set to the number of `gpu` workers (one training per GPU). PLOUTOS_DATA,
-# PLOUTOS_STORAGE and PLOUTOS_FEATURES_PER_RUN (default 100 tickers per run of a features
-# backfill) are recorded in env on the first `up`; a later `up` with another value is refused.
+# PLOUTOS_STORAGE and PLOUTOS_FEATURES_PER_RUN (tickers per run of a features backfill; unset:
+# one run) are recorded in env on the first `up`; a later `up` with another value is refused.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +30,6 @@ RUN=$D/run
 LOGS=$D/logs
 GPU_WORKERS=${PLOUTOS_GPU_WORKERS:-1}
 CPU_WORKERS=${PLOUTOS_CPU_WORKERS:-1}
-FEATURES_PER_RUN=100  # tickers per run of a features backfill, unless PLOUTOS_FEATURES_PER_RUN
 
 log() { echo "cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -73,7 +72,7 @@ PLOUTOS_WEB_PORT=$web_port
 AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:$s3_port}
 PLOUTOS_DATA=${PLOUTOS_DATA:-$REPO/data/sample_ohlcv.csv}
 PLOUTOS_STORAGE=${PLOUTOS_STORAGE:-$REPO/storage}
-PLOUTOS_FEATURES_PER_RUN=${PLOUTOS_FEATURES_PER_RUN:-$FEATURES_PER_RUN}
+PLOUTOS_FEATURES_PER_RUN=${PLOUTOS_FEATURES_PER_RUN:-}
 EOF
   )
   log "wrote $ENV_FILE (generated passwords)"
@@ -92,16 +91,15 @@ load_env() {
   set +a
   local i=0
   for key in $RECORDED; do
-    if [ -n "${given[$i]}" ] && [ -n "${!key:-}" ] && [ "${given[$i]}" != "${!key}" ]; then
-      die "$key=${given[$i]} but this cluster records $key=${!key} in $ENV_FILE; to change it, run '$0 down', edit that line and run '$0 up' again"
+    if ! grep -q "^$key=" "$ENV_FILE"; then
+      export "$key=${given[$i]}"  # an env file written before these were recorded
+    elif [ -n "${given[$i]}" ] && [ "${given[$i]}" != "${!key:-}" ]; then
+      die "$key=${given[$i]} but this cluster records $key=${!key:-} in $ENV_FILE; to change it, run '$0 down', edit that line and run '$0 up' again"
     fi
-    [ -n "${!key:-}" ] || export "$key=${given[$i]}"
     i=$((i + 1))
   done
-  # An env file written before these were recorded.
   export PLOUTOS_DATA=${PLOUTOS_DATA:-$REPO/data/sample_ohlcv.csv}
   export PLOUTOS_STORAGE=${PLOUTOS_STORAGE:-$REPO/storage}
-  export PLOUTOS_FEATURES_PER_RUN=${PLOUTOS_FEATURES_PER_RUN:-$FEATURES_PER_RUN}
   # boto (s3fs) reads the endpoint from here: PLOUTOS_STORAGE=s3://ploutos/... uses the moto server.
   export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-$PLOUTOS_S3_ENDPOINT}
   export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$REPO/storage/numba_cache}
