@@ -15,7 +15,7 @@ guide's: n_envs 32, n_steps 128, batch 2048, n_epochs 10), each universe with th
 context, one actor head for every ticker, a [256, 256] critic), and the rollout comparison with
 the first two. ``--policies`` and ``--universes`` pick cases, e.g. the shared policy alone at 500
 tickers: ``bench_train.py --policies shared --universes 500 --skip-reference``; ``--pooling
-max,attention`` runs the shared policy with each pooled summary.
+max,attention`` runs the shared policy with each pooled summary (default: the config's).
 
 Each case runs in its own process so that its peak memory is its own (Linux ``VmHWM``, reset
 after the data is prepared, so it measures training; plus the GPU's peak allocation on CUDA).
@@ -367,7 +367,7 @@ def policy_label(
     if policy == "flat":
         return f"flat {net_arch}"
     if policy == "shared":
-        return f"shared {ticker_encoder}/{net_arch}" + ("" if pooling == "max" else f" {pooling}")
+        return f"shared {ticker_encoder}/{net_arch} {pooling}"
     return f"{ticker_encoder}+{net_arch}"
 
 
@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pooling",
-        default="max",
-        help="policy shared's pooled summaries, comma-separated: max and/or attention",
+        help="policy shared's pooled summaries, comma-separated: max and/or attention "
+        "(default: the config's)",
     )
     parser.add_argument(
         "--sample-steps", type=int, help="timesteps of each sample-universe case (a tiny run)"
@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown policies {unknown}; choose from {', '.join(POLICIES)}")
     universes = {u.strip() for u in args.universes.split(",") if u.strip()}
-    poolings = [p.strip() for p in args.pooling.split(",") if p.strip()]
+    poolings = [p.strip() for p in (args.pooling or guide.pooling).split(",") if p.strip()]
     specs = {
         "encoder": [policy_spec("encoder", arch, widths)],
         "flat": [policy_spec("flat", arch, [])],

@@ -40,9 +40,9 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.cluster
 TRAINED = dg.AssetKey("trained_model")
 S3_PREFIX = "artifacts"
+FEATURES_PER_RUN = 2  # the cluster's features backfill of 3 tickers: 2 runs
 # Still training when PostgreSQL stops (it stops as soon as the model directory appears), short
 # enough for its retry to finish in a minute or two on two shared cores.
-FEATURES_PER_RUN = 2  # the cluster's features backfill of 3 tickers: 2 runs
 LONGER_TRAINING = {**TINY_TRAINING, "total_timesteps": 16_384, "checkpoint_freq": 8_192}
 # Two folds x one seed of the fold_model x fold_backtest partitions, on the test market.
 TINY_EVALUATION = {
