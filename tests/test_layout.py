@@ -112,9 +112,9 @@ def test_model_directory_file_names_live_in_artifacts() -> None:
 
 def test_the_code_location_loads_without_the_training_stack() -> None:
     """Every Dagster process (webserver, daemon, each run and step) imports the code location;
-    torch, Stable-Baselines3 and matplotlib are imported by the steps that train, backtest or
-    plot, not by the definitions."""
-    heavy = ("torch", "stable_baselines3", "gymnasium", "matplotlib")
+    torch, Stable-Baselines3, matplotlib, pandas-ta and scipy.stats are imported by the steps
+    that train, backtest, plot, compute features or judge, not by the definitions."""
+    heavy = ("torch", "stable_baselines3", "gymnasium", "matplotlib", "pandas_ta", "scipy.stats")
     code = (
         "import sys, ploutos_pipeline.definitions; "
         f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"

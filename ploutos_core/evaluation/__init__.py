@@ -1,5 +1,6 @@
 """The statistics of the verdict: is an agent better than its baselines, and can that be
-trusted? Pure NumPy/SciPy; no training, no Dagster.
+trusted? Pure NumPy/SciPy; no training, no Dagster. ``scipy.stats`` is imported by the
+functions that use it: every Dagster process imports these modules with the code location.
 
 - :mod:`.folds`: walk-forward and combinatorial purged folds over the trading dates
   (:func:`make_folds`, :func:`walk_forward_folds`, :func:`combinatorial_purged_folds`,

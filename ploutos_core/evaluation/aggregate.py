@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ploutos_core.config import BootstrapConfig
 
@@ -90,6 +89,8 @@ class Comparison:
 
 def interquartile_mean(scores: np.ndarray) -> float:
     """Mean of the middle 50% of all scores (25% trimmed from each end; rliable's IQM)."""
+    from scipy import stats
+
     return float(stats.trim_mean(_matrix(scores).reshape(-1), 0.25))
 
 
@@ -211,6 +212,8 @@ def _resample(m: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _iqms(resampled: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
     return stats.trim_mean(resampled.reshape(len(resampled), -1), 0.25, axis=1)
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ploutos_core.evaluation.sharpe import FLAT_TOLERANCE
 
@@ -61,6 +60,8 @@ def probability_of_backtest_overfitting(
     The estimate, or ``None`` with fewer than 2 trials: one trial involves no selection, so
     there is nothing to overfit by choosing.
     """
+    from scipy import stats
+
     m = np.asarray(returns, dtype=np.float64)
     if m.ndim != 2:
         raise ValueError(f"returns must be a [time, trials] matrix, got shape {m.shape}")

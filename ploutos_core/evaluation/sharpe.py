@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 EULER_MASCHERONI = float(np.euler_gamma)
 FLAT_TOLERANCE = 1e-6
@@ -54,6 +53,8 @@ def probabilistic_sharpe_ratio(
     (Mertens 2002): negative skew and fat tails widen it, so the same SR is trusted less.
     Both ratios are per period.
     """
+    from scipy import stats
+
     if n_obs < 2:
         raise ValueError(f"the PSR needs at least 2 returns, got n_obs={n_obs}")
     variance = 1.0 - skewness * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
@@ -77,6 +78,8 @@ def expected_maximum_sharpe(n_trials: int, trials_variance: float, mean: float =
     with ``V`` the variance of the trials' estimated Sharpe ratios (per period, like ``mean``)
     and ``gamma`` the Euler-Mascheroni constant. One trial involves no selection: ``mean``.
     """
+    from scipy import stats
+
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
     if trials_variance < 0:
@@ -125,6 +128,8 @@ def deflated_sharpe_ratio_of(returns: np.ndarray, trials_sharpes: np.ndarray) ->
 
 
 def _moments(r: np.ndarray) -> tuple[float, float]:
+    from scipy import stats
+
     if _is_flat(r):
         return 0.0, 3.0
     return float(stats.skew(r)), float(stats.kurtosis(r, fisher=True) + 3.0)

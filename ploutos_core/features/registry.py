@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-import pandas_ta as ta
 
 GROUPS: tuple[str, ...] = (
     "momentum",
@@ -342,7 +341,7 @@ def _feature_version() -> str:
     for spec in REGISTRY:
         digest.update(spec.identity().encode())
         digest.update(b"\n")
-    digest.update(f"pandas_ta={ta.version}\n".encode())
+    digest.update(f"pandas_ta={version('pandas-ta')}\n".encode())
     here = Path(__file__).parent
     for module in ("custom.py", "compute.py"):
         digest.update((here / module).read_bytes())

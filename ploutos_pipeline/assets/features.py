@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
-from ploutos_core.features import FEATURE_VERSION, compute_features_many, feature_dates
+from ploutos_core.features import FEATURE_VERSION
 from ploutos_core.storage import SOURCE_FINGERPRINT_ATTR
 from ploutos_pipeline.assets.raw import raw_ohlcv
 from ploutos_pipeline.executors import features_backfill_policy
@@ -29,6 +29,8 @@ from ploutos_pipeline.resources import PloutosStorage
     ),
 )
 def features(context: dg.AssetExecutionContext, storage: PloutosStorage) -> dict[str, pd.DataFrame]:
+    from ploutos_core.features.compute import compute_features_many, feature_dates
+
     tickers = list(context.partition_keys)
     with reported_as_failure():
         rows = storage.read_ohlcv_rows(tickers)
