@@ -3,6 +3,8 @@
 ``PLOUTOS_EXECUTOR`` picks the executor every job gets from :func:`executor_from_env`:
 
 * unset (or ``multiprocess``): Dagster's default executor, the embedded setup of ``make demo``;
+  its step processes fork from a server that imported the code location
+  (:func:`local_executor_def`);
 * ``celery``: Dagster's celery executor. Steps whose op carries :data:`GPU_QUEUE_TAGS` go to the
   ``gpu`` queue, every other step to the ``cpu`` queue (the app's default queue). The broker is
   ``$PLOUTOS_CELERY_BROKER`` (default ``redis://127.0.0.1:6379/0``), the result backend
@@ -68,11 +70,37 @@ def celery_executor_def() -> dg.ExecutorDefinition:
     )
 
 
-def executor_from_env() -> dg.ExecutorDefinition | None:
-    """The executor ``$PLOUTOS_EXECUTOR`` names; ``None`` keeps Dagster's default."""
+CODE_LOCATION_MODULE = "ploutos_pipeline.definitions"
+FORKSERVER = {"forkserver": {"preload_modules": [CODE_LOCATION_MODULE]}}
+"""The step processes' start method. The modules are named: with none, Dagster preloads only its
+executor module, not the job's module its documentation promises."""
+
+
+def _forkserver_by_default(config: dict) -> dict:
+    if "multiprocess" in config and "start_method" not in config["multiprocess"]:
+        return {"multiprocess": {**config["multiprocess"], "start_method": FORKSERVER}}
+    return config
+
+
+def local_executor_def() -> dg.ExecutorDefinition:
+    """Dagster's default executor (``multiprocess``, or ``in_process`` by run config), whose step
+    processes are forked from a server that imported the code location once per run
+    (``start_method: forkserver``), instead of each spawned step importing it again.
+
+    The run config keeps the default executor's shape: ``execution: config: multiprocess:
+    {max_concurrent: ..., start_method: {spawn: {}}}`` still works.
+    """
+    default = dg.multi_or_in_process_executor
+    return default.configured(
+        _forkserver_by_default, name=default.name, config_schema=default.config_schema
+    )
+
+
+def executor_from_env() -> dg.ExecutorDefinition:
+    """The executor ``$PLOUTOS_EXECUTOR`` names; unset, Dagster's default one (forkserver)."""
     name = os.environ.get(EXECUTOR_ENV, "").strip().lower()
     if name in ("", "multiprocess", "default"):
-        return None
+        return local_executor_def()
     if name == "celery":
         return celery_executor_def()
     if name == "k8s":
