@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_cluster import prepare_data
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CSV = ROOT / "data" / "sample_ohlcv.csv"
 TRAINING = {
@@ -31,26 +33,8 @@ TRAINING = {
 START_METHODS = ("spawn", "forkserver")
 
 
-def prepare(env: dict[str, str]) -> None:
-    """raw_ohlcv and every features partition, in process, on the temporary instance."""
-    code = (
-        "import dagster as dg\n"
-        "from ploutos_pipeline.definitions import build_definitions\n"
-        "defs = build_definitions()\n"
-        "with dg.DagsterInstance.get() as instance:\n"
-        "    defs.resolve_job_def('refresh_raw_ohlcv').execute_in_process(instance=instance)\n"
-        "    tickers = instance.get_dynamic_partitions('tickers')\n"
-        "    tags = {'dagster/asset_partition_range_start': tickers[0],\n"
-        "            'dagster/asset_partition_range_end': tickers[-1]}\n"
-        "    job = defs.resolve_job_def('refresh_features')\n"
-        "    job.execute_in_process(instance=instance, tags=tags)\n"
-    )
-    subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-
-
 def retrain(env: dict[str, str], start_method: str, config_file: Path) -> float:
-    from ploutos_pipeline.executors import FORKSERVER
+    from ploutos_pipeline.executors import CODE_LOCATION_MODULE, FORKSERVER
 
     method = FORKSERVER if start_method == "forkserver" else {"spawn": {}}
     config = {
@@ -59,7 +43,7 @@ def retrain(env: dict[str, str], start_method: str, config_file: Path) -> float:
     }
     config_file.write_text(json.dumps(config))  # JSON is YAML
     dagster = str(Path(sys.executable).with_name("dagster"))
-    command = [dagster, "job", "execute", "-m", "ploutos_pipeline.definitions", "-j", "retrain",
+    command = [dagster, "job", "execute", "-m", CODE_LOCATION_MODULE, "-j", "retrain",
                "-c", str(config_file)]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -83,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             "PLOUTOS_STORAGE": str(Path(tmp) / "storage"), "PYTHONWARNINGS": "ignore",
         }  # fmt: skip
         env.pop("PLOUTOS_EXECUTOR", None)
-        prepare(env)
+        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]  # the instance prepare_data opens
+        prepare_data(env["PLOUTOS_STORAGE"], env["PLOUTOS_DATA"])
         print(f"{'run':>3} {'spawn s':>8} {'forkserver s':>13} {'speed-up':>9}")
         for run in range(1, args.repeat + 1):
             walls = {m: retrain(env, m, Path(tmp) / "run.yaml") for m in START_METHODS}
